@@ -1,0 +1,115 @@
+// Package topics creates the catalog's topics on a Kafka cluster and reports where an
+// existing cluster differs from the catalog. It only creates; it never deletes a topic or
+// changes one that exists, since that is an operator's decision.
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+// Report says what Ensure found and did.
+type Report struct {
+	Created  []string // topics created by this call
+	Existing []string // catalog topics that were already there
+	Diffs    []Diff   // differences between existing topics and the catalog
+}
+
+// Diff is one way an existing topic differs from the catalog.
+type Diff struct {
+	Topic string
+	What  string // "partitions", or a config key
+	Want  string
+	Have  string
+}
+
+func (d Diff) String() string {
+	return fmt.Sprintf("%s: %s is %s, catalog says %s", d.Topic, d.What, d.Have, d.Want)
+}
+
+// Ensure creates every catalog topic the cluster lacks, with partitions partitions and the
+// catalog's configuration, and compares the ones that exist with the catalog.
+// replication -1 takes the broker's default.
+func Ensure(ctx context.Context, adm *kadm.Client, partitions int32, replication int16) (Report, error) {
+	var rep Report
+	specs := catalog.Topics()
+	existing, err := adm.ListTopics(ctx, catalog.Names()...)
+	if err != nil {
+		return rep, fmt.Errorf("listing topics: %w", err)
+	}
+	for _, s := range specs {
+		name := string(s.Name)
+		if d, ok := existing[name]; ok && d.Err == nil {
+			rep.Existing = append(rep.Existing, name)
+			if have := int32(len(d.Partitions)); have != partitions {
+				rep.Diffs = append(rep.Diffs, Diff{Topic: name, What: "partitions",
+					Want: strconv.Itoa(int(partitions)), Have: strconv.Itoa(int(have))})
+			}
+			continue
+		}
+		configs := map[string]*string{}
+		for k, v := range s.Configs() {
+			configs[k] = kadm.StringPtr(v)
+		}
+		_, err := adm.CreateTopic(ctx, partitions, replication, configs, name)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return rep, fmt.Errorf("creating topic %s: %w", name, err)
+		}
+		rep.Created = append(rep.Created, name)
+	}
+	if len(rep.Existing) > 0 {
+		diffs, err := configDiffs(ctx, adm, rep.Existing)
+		if err != nil {
+			return rep, err
+		}
+		rep.Diffs = append(rep.Diffs, diffs...)
+	}
+	slices.SortFunc(rep.Diffs, func(a, b Diff) int {
+		if a.Topic != b.Topic {
+			if a.Topic < b.Topic {
+				return -1
+			}
+			return 1
+		}
+		if a.What < b.What {
+			return -1
+		}
+		return 1
+	})
+	return rep, nil
+}
+
+func configDiffs(ctx context.Context, adm *kadm.Client, names []string) ([]Diff, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("describing topic configs: %w", err)
+	}
+	var diffs []Diff
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return nil, fmt.Errorf("describing %s: %w", rc.Name, rc.Err)
+		}
+		spec, err := catalog.Lookup(rc.Name)
+		if err != nil {
+			continue
+		}
+		have := map[string]string{}
+		for _, c := range rc.Configs {
+			have[c.Key] = c.MaybeValue()
+		}
+		for k, want := range spec.Configs() {
+			if h, ok := have[k]; ok && h != want {
+				diffs = append(diffs, Diff{Topic: rc.Name, What: k, Want: want, Have: h})
+			}
+		}
+	}
+	return diffs, nil
+}
