@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/internal/localkafka"
+	"github.com/paystream/paystream/internal/topics"
+	"github.com/paystream/paystream/ledger/migrations"
+)
+
+type devCmd struct {
+	Ephemeral bool `help:"Run on a throwaway data folder, removed at exit."`
+}
+
+func (devCmd) Help() string {
+	return "Starts PostgreSQL (a private server in <data>/pg, or PAYSTREAM_DATABASE_URL), " +
+		"the embedded Kafka broker (persisted in <data>/kafka, or PAYSTREAM_KAFKA_BROKERS), " +
+		"applies migrations, creates topics and starts every component, then serves GET /healthz. " +
+		"Ctrl-C or SIGTERM stops everything within 10 s. A second run on the same folder reuses its data."
+}
+
+// shutdownBudget bounds a clean stop: in-flight work finishes or aborts within it.
+const shutdownBudget = 10 * time.Second
+
+// devStack is everything `paystream dev` started, stopped in reverse order.
+type devStack struct {
+	dataDir   string
+	ephemeral bool
+	db        *database
+	pool      *pgxpool.Pool
+	kafka     *kfake.Cluster
+	brokers   []string
+	client    *kgo.Client
+	http      *http.Server
+	httpAddr  string
+	admin     *http.Server
+	adminAddr string
+	ready     atomic.Bool
+	nTopics   int
+}
+
+func (d devCmd) Run(a *app) error {
+	start := time.Now()
+	s, err := startDev(a, d.Ephemeral)
+	if err != nil {
+		if s != nil {
+			s.stop(a)
+		}
+		return err
+	}
+	s.ready.Store(true)
+	s.printBanner(a, time.Since(start))
+	<-a.ctx.Done()
+	a.log.Info("stopping paystream dev")
+	stopped := time.Now()
+	s.stop(a)
+	a.log.Info("paystream dev stopped", "took", time.Since(stopped).Round(time.Millisecond))
+	return nil
+}
+
+func startDev(a *app, ephemeral bool) (*devStack, error) {
+	s := &devStack{dataDir: a.cfg.DataDir, ephemeral: ephemeral}
+	if ephemeral {
+		dir, err := os.MkdirTemp("", "paystream-dev-*")
+		if err != nil {
+			return nil, err
+		}
+		// The private PostgreSQL runs as the postgres user, who must enter the folder.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return nil, err
+		}
+		s.dataDir = dir
+		a.cfg.DataDir = dir
+	}
+	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
+		return s, fmt.Errorf("creating data folder: %w", err)
+	}
+	a.log.Info("starting paystream dev", "config", a.cfg)
+
+	// Health answers 503 until everything below is up.
+	if err := s.serveHTTP(a); err != nil {
+		return s, err
+	}
+	if err := s.serveAdmin(a); err != nil {
+		return s, err
+	}
+
+	ctx := a.ctx
+	var err error
+	if s.db, err = openDatabase(ctx, a); err != nil {
+		return s, err
+	}
+	if s.db.server != nil {
+		if err := os.WriteFile(urlFile(s.dataDir), []byte(s.db.url), 0o600); err != nil {
+			return s, err
+		}
+	}
+	res, err := migrations.Up(ctx, s.db.url)
+	if err != nil {
+		return s, err
+	}
+	a.log.Info("database migrated", "applied", len(res.Applied), "version", res.Current)
+	if s.pool, err = pgxpool.New(ctx, s.db.url); err != nil {
+		return s, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+
+	s.brokers = a.cfg.KafkaBrokers
+	if a.cfg.EmbeddedKafka() {
+		s.kafka, err = localkafka.Start(localkafka.Options{
+			DataDir:    filepath.Join(s.dataDir, "kafka"),
+			Addr:       a.cfg.KafkaAddr,
+			Partitions: int32(a.cfg.Partitions),
+		})
+		if err != nil {
+			return s, err
+		}
+		s.brokers = s.kafka.ListenAddrs()
+	}
+	if s.client, err = kgo.NewClient(kgo.SeedBrokers(s.brokers...)); err != nil {
+		return s, err
+	}
+	rep, err := topics.Ensure(ctx, kadm.NewClient(s.client), int32(a.cfg.Partitions), -1)
+	if err != nil {
+		return s, err
+	}
+	s.nTopics = len(rep.Created) + len(rep.Existing)
+	for _, d := range rep.Diffs {
+		a.log.Warn("topic differs from the catalog", "topic", d.Topic, "setting", d.What, "have", d.Have, "want", d.Want)
+	}
+	a.log.Info("topics ready", "created", len(rep.Created), "existing", len(rep.Existing))
+	return s, nil
+}
+
+func (s *devStack) serveHTTP(a *app) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (PAYSTREAM_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
+	}
+	s.httpAddr = ln.Addr().String()
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (s *devStack) serveAdmin(a *app) error {
+	if a.cfg.AdminAddr == "" {
+		return nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", a.cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (PAYSTREAM_ADMIN_ADDR): %w", a.cfg.AdminAddr, err)
+	}
+	s.adminAddr = ln.Addr().String()
+	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("admin server", "err", err)
+		}
+	}()
+	return nil
+}
+
+// healthz answers 200 when start-up is complete and PostgreSQL and Kafka answer now.
+func (s *devStack) healthz(w http.ResponseWriter, r *http.Request) {
+	status := map[string]string{"postgres": "starting", "kafka": "starting"}
+	ok := s.ready.Load()
+	if ok {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		status["postgres"], status["kafka"] = "ok", "ok"
+		if err := s.pool.Ping(ctx); err != nil {
+			status["postgres"], ok = "unreachable", false
+		}
+		if err := s.client.Ping(ctx); err != nil {
+			status["kafka"], ok = "unreachable", false
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	body := map[string]any{"status": "ok", "components": status}
+	if !ok {
+		body["status"] = "unavailable"
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (s *devStack) printBanner(a *app, took time.Duration) {
+	w := a.out
+	fmt.Fprintf(w, "\npaystream dev is ready (started in %s)\n\n", took.Round(time.Millisecond))
+	fmt.Fprintf(w, "  HTTP        http://%s   GET /healthz\n", s.httpAddr)
+	if s.admin != nil {
+		fmt.Fprintf(w, "  admin       http://%s/metrics   /debug/pprof/\n", s.adminAddr)
+	}
+	if s.db.server != nil {
+		fmt.Fprintf(w, "  PostgreSQL  127.0.0.1:%d, database %s (private server in %s; URL in %s)\n",
+			s.db.server.Port(), devDatabase, s.db.server.Dir(), urlFile(s.dataDir))
+	} else {
+		fmt.Fprintf(w, "  PostgreSQL  %s\n", redactedURL(s.db.url))
+	}
+	where := "external"
+	if s.kafka != nil {
+		where = "embedded, data in " + filepath.Join(s.dataDir, "kafka")
+	}
+	fmt.Fprintf(w, "  Kafka       %v (%s), %d catalog topics\n", s.brokers, where, s.nTopics)
+	if s.ephemeral {
+		fmt.Fprintf(w, "  data        %s (ephemeral: removed at exit)\n", s.dataDir)
+	}
+	fmt.Fprintf(w, "\nTry:\n")
+	fmt.Fprintf(w, "  curl -s http://%s/healthz\n", s.httpAddr)
+	if s.kafka != nil {
+		fmt.Fprintf(w, "  go run ./cmd/paystream topics --kafka-addr %s      # compare topics with the catalog\n", s.brokers[0])
+	}
+	if s.db.server != nil {
+		fmt.Fprintf(w, "  psql \"$(cat %s)\" -c '\\dt'\n", urlFile(s.dataDir))
+	}
+	fmt.Fprintf(w, "\nCtrl-C stops everything.\n\n")
+}
+
+// stop shuts the stack down within shutdownBudget, in the reverse order of start.
+func (s *devStack) stop(a *app) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	defer cancel()
+	s.ready.Store(false)
+	if s.http != nil {
+		_ = s.http.Shutdown(ctx)
+	}
+	if s.admin != nil {
+		_ = s.admin.Shutdown(ctx)
+	}
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.kafka != nil {
+		s.kafka.Close() // flushes the persisted state, transaction markers included
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+	if s.db != nil {
+		if s.db.server != nil {
+			os.Remove(urlFile(s.dataDir))
+		}
+		if err := s.db.close(ctx); err != nil {
+			a.log.Warn("stopping PostgreSQL", "err", err)
+		}
+	}
+	if s.ephemeral && s.dataDir != "" {
+		if err := os.RemoveAll(s.dataDir); err != nil {
+			a.log.Warn("removing ephemeral data folder", "dir", s.dataDir, "err", err)
+		}
+	}
+}

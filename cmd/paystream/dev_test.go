@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+// devProcess is a `paystream dev` child process.
+type devProcess struct {
+	cmd      *exec.Cmd
+	httpAddr string
+	kafka    string
+	mu       sync.Mutex
+	stdout   strings.Builder
+	stderr   strings.Builder
+	done     chan struct{}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startDevProcess(t *testing.T, args ...string) *devProcess {
+	t.Helper()
+	p := &devProcess{httpAddr: freeAddr(t), kafka: freeAddr(t), done: make(chan struct{})}
+	all := append([]string{"dev", "--http", p.httpAddr, "--kafka-addr", p.kafka, "--admin", ""}, args...)
+	p.cmd = exec.Command(os.Args[0], all...)
+	p.cmd.Env = append(os.Environ(), "PAYSTREAM_RUN_MAIN=1")
+	out, _ := p.cmd.StdoutPipe()
+	errOut, _ := p.cmd.StderrPipe()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	copyTo := func(r io.Reader, b *strings.Builder) {
+		defer wg.Done()
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			p.mu.Lock()
+			b.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}
+	wg.Add(2)
+	go copyTo(out, &p.stdout)
+	go copyTo(errOut, &p.stderr)
+	go func() { wg.Wait(); _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *devProcess) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdout.String() + p.stderr.String()
+}
+
+// waitHealthy polls /healthz until it answers 200, for at most 30 s.
+func (p *devProcess) waitHealthy(t *testing.T) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < 30*time.Second {
+		resp, err := http.Get("http://" + p.httpAddr + "/healthz")
+		if err == nil {
+			var body struct{ Status string }
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && body.Status == "ok" {
+				return time.Since(start)
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("paystream dev exited before it was healthy:\n%s", p.output())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("paystream dev not healthy within 30 s:\n%s", p.output())
+	return 0
+}
+
+// stop sends sig and waits for a clean exit within the 10 s budget.
+func (p *devProcess) stop(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(shutdownBudget + 2*time.Second):
+		t.Fatalf("paystream dev did not stop within %s:\n%s", shutdownBudget, p.output())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("paystream dev exited %d:\n%s", code, p.output())
+	}
+}
+
+func postmasterPID(t *testing.T, pgDir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(pgDir, "postmaster.pid"))
+	if err != nil {
+		t.Fatalf("reading postmaster.pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func assertGone(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("process %d still exists after paystream dev stopped", pid)
+	}
+}
+
+func TestDevEphemeralIsHealthyAndStopsClean(t *testing.T) {
+	t.Parallel()
+	p := startDevProcess(t, "--ephemeral")
+	p.waitHealthy(t)
+
+	var dataDir string
+	for _, line := range strings.Split(p.output(), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "data" {
+			dataDir = f[1]
+		}
+	}
+	if dataDir == "" {
+		t.Fatalf("banner names no data folder:\n%s", p.output())
+	}
+	pid := postmasterPID(t, filepath.Join(dataDir, "pg"))
+
+	p.stop(t, os.Interrupt)
+	assertGone(t, pid)
+	if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ephemeral folder %s left behind (%v)", dataDir, err)
+	}
+	if !strings.Contains(p.output(), "paystream dev stopped") {
+		t.Errorf("no clean-stop log line:\n%s", p.output())
+	}
+}
+
+func TestDevReusesItsDataFolder(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "paystream-devdata-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	topic := string(catalog.PaymentsRequested)
+
+	p := startDevProcess(t, "--data", dir)
+	p.waitHealthy(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("w1"), Value: []byte("kept")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	dbURL, err := os.ReadFile(urlFile(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec1(t, string(dbURL), "INSERT INTO currencies (code, exponent, name) VALUES ('XTS', 2, 'test')")
+	pid := postmasterPID(t, filepath.Join(dir, "pg"))
+	p.stop(t, syscall.SIGTERM)
+	assertGone(t, pid)
+
+	p = startDevProcess(t, "--data", dir)
+	p.waitHealthy(t)
+	if !strings.Contains(p.output(), "applied=0") {
+		t.Errorf("second start re-applied migrations:\n%s", p.output())
+	}
+	dbURL, _ = os.ReadFile(urlFile(dir))
+	var n int
+	conn, err := pgx.Connect(ctx, string(dbURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM currencies WHERE code = 'XTS'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("row written in the first run: count %d, %v", n, err)
+	}
+	conn.Close(ctx)
+
+	cl, err = kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	fs := cl.PollFetches(fctx)
+	if err := fs.Err0(); err != nil {
+		t.Fatalf("reading the record back: %v", err)
+	}
+	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "kept" {
+		t.Errorf("records after restart: %d, want the one written before", len(recs))
+	}
+	cl.Close()
+	p.stop(t, os.Interrupt)
+}
+
+func exec1(t *testing.T, url, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/paystream/paystream/internal/testenv"
+)
+
+// TestMain doubles as the paystream binary: with PAYSTREAM_RUN_MAIN=1 the test binary
+// runs the command line in its arguments, so tests drive real processes (signals, exit
+// codes, leftovers) without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("PAYSTREAM_RUN_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	testenv.Main(m)
+}
+
+// runCLI runs the command line in this process and returns its exit code and output.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestEverySubcommandHasHelp(t *testing.T) {
+	for _, cmd := range []string{"dev", "migrate", "topics", "version"} {
+		t.Run(cmd, func(t *testing.T) {
+			code, out, _ := runCLI(t, cmd, "--help")
+			if code != 0 {
+				t.Fatalf("%s --help exited %d", cmd, code)
+			}
+			if !strings.Contains(out, "Usage: paystream "+cmd) {
+				t.Errorf("%s --help printed no usage:\n%s", cmd, out)
+			}
+		})
+	}
+}
+
+func TestBadConfigurationIsRefusedWithTheSettingNamed(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{args: []string{"version", "--partitions", "0"}, want: "PAYSTREAM_PARTITIONS"},
+		{args: []string{"version"}, env: map[string]string{"PAYSTREAM_HTTP_ADDR": "nope"}, want: "PAYSTREAM_HTTP_ADDR"},
+		{args: []string{"version"}, env: map[string]string{"PAYSTREAM_DATABASE_URL": "mysql://u:secret@h/db"}, want: "PAYSTREAM_DATABASE_URL"},
+		{args: []string{"version", "--kafka-brokers", "a:1,b"}, want: "PAYSTREAM_KAFKA_BROKERS"},
+		{args: []string{"version", "--log-format", "xml"}, want: "log-format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			code, _, errOut := runCLI(t, tt.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if !strings.Contains(errOut, tt.want) {
+				t.Errorf("error %q does not name %s", errOut, tt.want)
+			}
+			if strings.Contains(errOut, "secret") {
+				t.Errorf("error output leaks the password: %q", errOut)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "paystream ") {
+		t.Errorf("version: exit %d, output %q", code, out)
+	}
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	db := testenv.Postgres(t)
+	t.Setenv("PAYSTREAM_DATABASE_URL", db.URL)
+	for range 2 {
+		code, out, errOut := runCLI(t, "migrate")
+		if code != 0 {
+			t.Fatalf("migrate exited %d: %s", code, errOut)
+		}
+		if !strings.Contains(out, "up to date") {
+			t.Errorf("migrate on a migrated database printed %q", out)
+		}
+	}
+}

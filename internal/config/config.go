@@ -1,0 +1,175 @@
+// Package config is paystream's one configuration struct: every setting with its default,
+// its flag and its PAYSTREAM_* environment variable, validated once at start. cmd/ fills it
+// (flags win over the environment, the environment over defaults) and passes it down; no
+// other package reads the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// Config holds every setting. The struct tags are the documentation: `default` is the
+// value used when neither the flag nor the environment variable is set.
+type Config struct {
+	// DataDir holds the embedded infrastructure's state: <data>/pg (PostgreSQL),
+	// <data>/kafka (the embedded broker).
+	DataDir string `name:"data" env:"PAYSTREAM_DATA_DIR" default:".paystream" help:"Folder for the embedded PostgreSQL and Kafka data (default ${default})." placeholder:"DIR"`
+
+	// DatabaseURL points at an existing PostgreSQL; empty means a private server in
+	// <data>/pg.
+	DatabaseURL string `name:"database-url" env:"PAYSTREAM_DATABASE_URL" help:"PostgreSQL URL (postgres://user:pass@host:port/db). Empty: a private server in <data>/pg." placeholder:"URL"`
+
+	// KafkaBrokers are external Kafka brokers; empty means the embedded broker.
+	KafkaBrokers []string `name:"kafka-brokers" env:"PAYSTREAM_KAFKA_BROKERS" sep:"," help:"Comma-separated Kafka seed brokers (host:port). Empty: the embedded broker." placeholder:"HOST:PORT"`
+
+	// KafkaAddr is where the embedded broker listens, so standard tools can read topics.
+	KafkaAddr string `name:"kafka-addr" env:"PAYSTREAM_KAFKA_ADDR" default:"127.0.0.1:9092" help:"Listen address of the embedded Kafka broker (default ${default})." placeholder:"HOST:PORT"`
+
+	// SchemaRegistryURL, when set, registers the Avro schemas there and takes their ids
+	// from it; empty uses the embedded schema id table.
+	SchemaRegistryURL string `name:"schema-registry-url" env:"PAYSTREAM_SCHEMA_REGISTRY_URL" help:"Confluent-compatible Schema Registry URL. Empty: the embedded schema ids." placeholder:"URL"`
+
+	// Partitions of every stream topic paystream creates.
+	Partitions int `name:"partitions" env:"PAYSTREAM_PARTITIONS" default:"12" help:"Partitions of each topic created."`
+
+	// HTTPAddr is the channel-facing HTTP address (API and /healthz).
+	HTTPAddr string `name:"http" env:"PAYSTREAM_HTTP_ADDR" default:"127.0.0.1:8080" help:"HTTP listen address (API, /healthz) (default ${default})." placeholder:"HOST:PORT"`
+
+	// AdminAddr serves /metrics and /debug/pprof for operators; empty disables it.
+	AdminAddr string `name:"admin" env:"PAYSTREAM_ADMIN_ADDR" default:"127.0.0.1:9090" help:"Admin listen address (/metrics, /debug/pprof). Empty disables it (default ${default})." placeholder:"HOST:PORT"`
+
+	LogLevel  string `name:"log-level" env:"PAYSTREAM_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
+	LogFormat string `name:"log-format" env:"PAYSTREAM_LOG_FORMAT" default:"text" enum:"text,json" help:"Log format: text or json."`
+}
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid configuration")
+
+func invalid(setting, value, why string) error {
+	return fmt.Errorf("%w: %s=%q: %s", ErrInvalid, setting, value, why)
+}
+
+// Validate checks every setting and names the first bad one by its environment variable.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return invalid("PAYSTREAM_DATA_DIR", c.DataDir, "must not be empty")
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			return invalid("PAYSTREAM_DATABASE_URL", redactURL(c.DatabaseURL), "want postgres://user:password@host:port/database")
+		}
+	}
+	for _, b := range c.KafkaBrokers {
+		if err := hostPort(b); err != nil {
+			return invalid("PAYSTREAM_KAFKA_BROKERS", strings.Join(c.KafkaBrokers, ","), err.Error())
+		}
+	}
+	if err := hostPort(c.KafkaAddr); err != nil {
+		return invalid("PAYSTREAM_KAFKA_ADDR", c.KafkaAddr, err.Error())
+	}
+	if c.SchemaRegistryURL != "" {
+		u, err := url.Parse(c.SchemaRegistryURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalid("PAYSTREAM_SCHEMA_REGISTRY_URL", redactURL(c.SchemaRegistryURL), "want http(s)://host:port")
+		}
+	}
+	if c.Partitions < 1 || c.Partitions > 10000 {
+		return invalid("PAYSTREAM_PARTITIONS", strconv.Itoa(c.Partitions), "must be between 1 and 10000")
+	}
+	if err := hostPort(c.HTTPAddr); err != nil {
+		return invalid("PAYSTREAM_HTTP_ADDR", c.HTTPAddr, err.Error())
+	}
+	if c.AdminAddr != "" {
+		if err := hostPort(c.AdminAddr); err != nil {
+			return invalid("PAYSTREAM_ADMIN_ADDR", c.AdminAddr, err.Error())
+		}
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		return invalid("PAYSTREAM_LOG_LEVEL", c.LogLevel, "want debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return invalid("PAYSTREAM_LOG_FORMAT", c.LogFormat, "want text or json")
+	}
+	return nil
+}
+
+func hostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	_ = host // an empty host means every interface, which is allowed
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return errors.New("port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+// SlogLevel returns the configured log level.
+func (c *Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(c.LogLevel))
+	return l, err
+}
+
+// EmbeddedPostgres reports whether paystream runs its own PostgreSQL.
+func (c *Config) EmbeddedPostgres() bool { return c.DatabaseURL == "" }
+
+// EmbeddedKafka reports whether paystream runs its own Kafka-protocol broker.
+func (c *Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }
+
+// LogValue prints the configuration once at start: every setting, passwords redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("data", c.DataDir),
+		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("kafka_brokers", strings.Join(c.KafkaBrokers, ",")),
+		slog.String("kafka_addr", c.KafkaAddr),
+		slog.String("schema_registry_url", redactURL(c.SchemaRegistryURL)),
+		slog.Int("partitions", c.Partitions),
+		slog.String("http", c.HTTPAddr),
+		slog.String("admin", c.AdminAddr),
+		slog.String("log_level", c.LogLevel),
+		slog.String("log_format", c.LogFormat),
+	)
+}
+
+// redactURL hides a URL's password; an unparsable URL is hidden whole, since it may hold one.
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparsable, hidden>"
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.Redacted()
+}
+
+// EnvVars lists every environment variable the configuration reads.
+func EnvVars() []string {
+	var out []string
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		if env := t.Field(i).Tag.Get("env"); env != "" {
+			out = append(out, strings.Split(env, ",")...)
+		}
+	}
+	return out
+}
