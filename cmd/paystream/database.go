@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5"
@@ -69,15 +68,6 @@ func (d *database) close(ctx context.Context) error {
 // urlFile is where a running `paystream dev` leaves its private server's URL (mode 0600)
 // so `paystream verify --data DIR` and other tools can reach it.
 func urlFile(dataDir string) string { return filepath.Join(dataDir, "database-url") }
-
-// runningDevURL returns the URL a running `paystream dev` on dataDir left behind.
-func runningDevURL(dataDir string) (string, error) {
-	b, err := os.ReadFile(urlFile(dataDir))
-	if err != nil {
-		return "", fmt.Errorf("no running paystream dev on %s (set PAYSTREAM_DATABASE_URL or --data): %w", dataDir, err)
-	}
-	return string(b), nil
-}
 
 func redactedURL(s string) string {
 	u, err := url.Parse(s)

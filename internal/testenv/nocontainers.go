@@ -7,7 +7,7 @@ import (
 	"errors"
 )
 
-var errNoContainerBuild = errors.New(EnvContainers + "=1 needs the testcontainers build tag: go test -tags testcontainers ./...")
+var errNoContainerBuild = errors.New(EnvContainers + "=1 needs a build with -tags testcontainers")
 
 func containerPostgres(context.Context) (string, func(), error) {
 	return "", nil, errNoContainerBuild
