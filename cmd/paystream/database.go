@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5"
@@ -65,14 +66,23 @@ func (d *database) close(ctx context.Context) error {
 	return d.server.Stop(ctx)
 }
 
-// urlFile is where a running `paystream dev` leaves its private server's URL (mode 0600)
-// so `paystream verify --data DIR` and other tools can reach it.
-func urlFile(dataDir string) string { return filepath.Join(dataDir, "database-url") }
-
 func redactedURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "<hidden>"
 	}
 	return u.Redacted()
+}
+
+// urlFile is where a running `paystream dev` leaves its private server's URL (mode 0600)
+// so other subcommands (channels, verify) reach it with --data.
+func urlFile(dataDir string) string { return filepath.Join(dataDir, "database-url") }
+
+// runningDevURL returns the URL a running `paystream dev` on dataDir left behind.
+func runningDevURL(dataDir string) (string, error) {
+	b, err := os.ReadFile(urlFile(dataDir))
+	if err != nil {
+		return "", fmt.Errorf("set PAYSTREAM_DATABASE_URL, or run paystream dev on %s first: %w", dataDir, err)
+	}
+	return string(b), nil
 }

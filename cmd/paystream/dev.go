@@ -21,6 +21,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/paystream/paystream/ingress"
+	"github.com/paystream/paystream/ingress/channels"
+	"github.com/paystream/paystream/ingress/client"
+	"github.com/paystream/paystream/ingress/problem"
 	"github.com/paystream/paystream/internal/localkafka"
 	"github.com/paystream/paystream/internal/topics"
 	"github.com/paystream/paystream/ledger/migrations"
@@ -55,6 +59,8 @@ type devStack struct {
 	adminAddr string
 	ready     atomic.Bool
 	nTopics   int
+	api       atomic.Pointer[ingress.Server]
+	creds     client.Credentials
 }
 
 func (d devCmd) Run(a *app) error {
@@ -146,12 +152,33 @@ func startDev(a *app, ephemeral bool) (*devStack, error) {
 		a.log.Warn("topic differs from the catalog", "topic", d.Topic, "setting", d.What, "have", d.Have, "want", d.Want)
 	}
 	a.log.Info("topics ready", "created", len(rep.Created), "existing", len(rep.Existing))
+
+	key, err := masterKey(a, true)
+	if err != nil {
+		return s, err
+	}
+	store, err := channels.NewStore(s.pool, key)
+	if err != nil {
+		return s, err
+	}
+	if s.creds, err = devChannel(ctx, store, s.dataDir, "http://"+s.httpAddr); err != nil {
+		return s, fmt.Errorf("creating the demo channel: %w", err)
+	}
+	s.api.Store(ingress.NewServer(ingress.Config{Pool: s.pool, Channels: store, Log: a.log, Ready: s.check}))
 	return s, nil
 }
 
 func (s *devStack) serveHTTP(a *app) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		api := s.api.Load()
+		if api == nil {
+			problem.Write(w, problem.New(http.StatusServiceUnavailable, "starting", "paystream dev is starting"))
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s (PAYSTREAM_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
@@ -188,6 +215,17 @@ func (s *devStack) serveAdmin(a *app) error {
 			a.log.Error("admin server", "err", err)
 		}
 	}()
+	return nil
+}
+
+// check reports whether PostgreSQL and Kafka answer; the API's /readyz calls it.
+func (s *devStack) check(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("PostgreSQL unreachable: %w", err)
+	}
+	if err := s.client.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka unreachable: %w", err)
+	}
 	return nil
 }
 
@@ -236,8 +274,10 @@ func (s *devStack) printBanner(a *app, took time.Duration) {
 	if s.ephemeral {
 		fmt.Fprintf(w, "  data        %s (ephemeral: removed at exit)\n", s.dataDir)
 	}
+	fmt.Fprintf(w, "  channel     key %s (every scope); credentials in %s\n", s.creds.KeyID, filepath.Join(s.dataDir, "dev-channel.json"))
 	fmt.Fprintf(w, "\nTry:\n")
 	fmt.Fprintf(w, "  curl -s http://%s/healthz\n", s.httpAddr)
+	fmt.Fprintf(w, "  go run ./cmd/paystream channels list --data %s\n", s.dataDir)
 	if s.kafka != nil {
 		fmt.Fprintf(w, "  go run ./cmd/paystream topics --kafka-addr %s      # compare topics with the catalog\n", s.brokers[0])
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/paystream/paystream/ingress/client"
 	"github.com/paystream/paystream/schemas/catalog"
 )
 
@@ -162,6 +163,19 @@ func TestDevEphemeralIsHealthyAndStopsClean(t *testing.T) {
 		t.Fatalf("banner names no data folder:\n%s", p.output())
 	}
 	pid := postmasterPID(t, filepath.Join(dataDir, "pg"))
+
+	// The demo channel's credentials sign a real API call.
+	c, err := client.FromFile(filepath.Join(dataDir, "dev-channel.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks struct{ Webhooks []any }
+	if _, err := c.Do(context.Background(), "GET", "/v1/webhooks", nil, "", &hooks); err != nil {
+		t.Errorf("signed call with the dev channel: %v", err)
+	}
+	if resp, err := http.Get("http://" + p.httpAddr + "/v1/webhooks"); err != nil || resp.StatusCode != 401 {
+		t.Errorf("unsigned call: %v %v, want 401", resp, err)
+	}
 
 	p.stop(t, os.Interrupt)
 	assertGone(t, pid)

@@ -22,10 +22,12 @@ import (
 type cli struct {
 	config.Config `embed:""`
 
-	Dev     devCmd     `cmd:"" help:"Run the whole system in one process on embedded PostgreSQL and Kafka."`
-	Migrate migrateCmd `cmd:"" help:"Apply the database migrations."`
-	Topics  topicsCmd  `cmd:"" help:"Create missing catalog topics and report differences from the catalog."`
-	Version versionCmd `cmd:"" help:"Print the version."`
+	Dev      devCmd      `cmd:"" help:"Run the whole system in one process on embedded PostgreSQL and Kafka."`
+	Migrate  migrateCmd  `cmd:"" help:"Apply the database migrations."`
+	Channels channelsCmd `cmd:"" help:"Manage API channels: create, list, revoke."`
+	Serve    serveCmd    `cmd:"" help:"Serve the channel API (ingress)."`
+	Topics   topicsCmd   `cmd:"" help:"Create missing catalog topics and report differences from the catalog."`
+	Version  versionCmd  `cmd:"" help:"Print the version."`
 }
 
 // app is what every subcommand receives: the validated configuration, a logger and where

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/internal/testenv"
 )
 
@@ -28,9 +30,9 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestEverySubcommandHasHelp(t *testing.T) {
-	for _, cmd := range []string{"dev", "migrate", "topics", "version"} {
+	for _, cmd := range []string{"dev", "migrate", "topics", "version", "serve", "channels create", "channels list", "channels revoke"} {
 		t.Run(cmd, func(t *testing.T) {
-			code, out, _ := runCLI(t, cmd, "--help")
+			code, out, _ := runCLI(t, append(strings.Fields(cmd), "--help")...)
 			if code != 0 {
 				t.Fatalf("%s --help exited %d", cmd, code)
 			}
@@ -90,5 +92,40 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		if !strings.Contains(out, "up to date") {
 			t.Errorf("migrate on a migrated database printed %q", out)
 		}
+	}
+}
+
+func TestChannelsCreateListRevoke(t *testing.T) {
+	db := testenv.Postgres(t)
+	t.Setenv("PAYSTREAM_DATABASE_URL", db.URL)
+	t.Setenv("PAYSTREAM_MASTER_KEY", channels.NewMasterKey())
+
+	code, out, errOut := runCLI(t, "channels", "create", "--name", "shop", "--scopes", "payments:write,payments:read")
+	if code != 0 {
+		t.Fatalf("create exited %d: %s", code, errOut)
+	}
+	var created struct {
+		KeyID  string `json:"key_id"`
+		Secret string `json:"secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.KeyID == "" || created.Secret == "" {
+		t.Fatalf("create printed %q (%v), want JSON with key_id and secret", out, err)
+	}
+	code, out, _ = runCLI(t, "channels", "list")
+	if code != 0 || !strings.Contains(out, created.KeyID) || strings.Contains(out, created.Secret) {
+		t.Errorf("list: exit %d, output %s; want the key without the secret", code, out)
+	}
+	if code, _, _ = runCLI(t, "channels", "revoke", created.KeyID); code != 0 {
+		t.Errorf("revoke exited %d", code)
+	}
+	if code, _, _ = runCLI(t, "channels", "revoke", "ck_unknown"); code == 0 {
+		t.Error("revoking an unknown key succeeded")
+	}
+	if code, _, errOut = runCLI(t, "channels", "create", "--name", "x", "--scopes", "payments:steal"); code == 0 || !strings.Contains(errOut, "unknown scope") {
+		t.Errorf("bad scope: exit %d, %s", code, errOut)
+	}
+	t.Setenv("PAYSTREAM_MASTER_KEY", "short")
+	if code, _, errOut = runCLI(t, "channels", "list"); code == 0 || !strings.Contains(errOut, "PAYSTREAM_MASTER_KEY") {
+		t.Errorf("bad master key: exit %d, %s", code, errOut)
 	}
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// from it; empty uses the embedded schema id table.
 	SchemaRegistryURL string `name:"schema-registry-url" env:"PAYSTREAM_SCHEMA_REGISTRY_URL" help:"Confluent-compatible Schema Registry URL. Empty: the embedded schema ids." placeholder:"URL"`
 
+	// MasterKey seals the channels' HMAC secrets in the database. `paystream dev` generates
+	// one into <data>/master.key when it is not set.
+	MasterKey string `name:"master-key" env:"PAYSTREAM_MASTER_KEY" help:"32-byte key (base64 or hex) sealing channel secrets. dev: generated into <data>/master.key." placeholder:"KEY"`
+
 	// Partitions of every stream topic paystream creates.
 	Partitions int `name:"partitions" env:"PAYSTREAM_PARTITIONS" default:"12" help:"Partitions of each topic created."`
 
@@ -135,6 +139,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("kafka_brokers", strings.Join(c.KafkaBrokers, ",")),
 		slog.String("kafka_addr", c.KafkaAddr),
 		slog.String("schema_registry_url", redactURL(c.SchemaRegistryURL)),
+		slog.Bool("master_key_set", c.MasterKey != ""),
 		slog.Int("partitions", c.Partitions),
 		slog.String("http", c.HTTPAddr),
 		slog.String("admin", c.AdminAddr),

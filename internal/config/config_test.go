@@ -57,9 +57,10 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	c := validConfig()
 	c.DatabaseURL = "postgres://paystream:hunter2@db:5432/paystream?sslmode=disable"
 	c.SchemaRegistryURL = "https://user:regsecret@registry:8081"
+	c.MasterKey = "mastersecretkey"
 	var b strings.Builder
 	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "config", c)
-	for _, secret := range []string{"hunter2", "regsecret"} {
+	for _, secret := range []string{"hunter2", "regsecret", "mastersecretkey"} {
 		if strings.Contains(b.String(), secret) {
 			t.Errorf("logged configuration contains %q: %s", secret, b.String())
 		}

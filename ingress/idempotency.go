@@ -1,0 +1,166 @@
+package ingress
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/paystream/paystream/ingress/problem"
+)
+
+// HeaderIdempotencyKey names the header every POST must carry.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// Idempotency timing.
+const (
+	// KeyRetention is how long answers are kept for replay (the API promises 24 h).
+	KeyRetention = 48 * time.Hour
+	// inFlightWait bounds how long a concurrent retry waits for the first request's answer.
+	inFlightWait = 10 * time.Second
+	// abandonAfter is when an unanswered first request (its process died) may be taken over.
+	abandonAfter = time.Minute
+)
+
+// idempotent makes a POST safe to retry: the same channel and Idempotency-Key with the
+// same request get the first answer again; with another request, 422. Concurrent retries
+// wait for the first one. A 5xx answer is not kept, so a retry runs again.
+func (s *Server) idempotent(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get(HeaderIdempotencyKey)
+		switch {
+		case key == "":
+			problem.Write(w, problem.New(http.StatusBadRequest, "idempotency_key_required", "every POST needs an Idempotency-Key header"))
+			return
+		case len(key) > 255:
+			problem.Write(w, problem.New(http.StatusBadRequest, "idempotency_key_too_long", "Idempotency-Key is limited to 255 characters"))
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h := sha256.New()
+		h.Write([]byte(r.Method + "\n" + r.URL.RequestURI() + "\n"))
+		h.Write(body)
+		hash := h.Sum(nil)
+		ch := channelFrom(r.Context()).KeyID
+		ctx := r.Context()
+
+		deadline := time.Now().Add(inFlightWait)
+		for {
+			tag, err := s.pool.Exec(ctx,
+				`INSERT INTO idempotency_keys (channel_key, idem_key, request_hash, state)
+				 VALUES ($1, $2, $3, 'in_flight') ON CONFLICT DO NOTHING`, ch, key, hash)
+			if err != nil {
+				s.unavailable(w, "recording idempotency key", err)
+				return
+			}
+			if tag.RowsAffected() == 1 {
+				s.answerAndKeep(w, r, next, ch, key)
+				return
+			}
+			var storedHash, stored []byte
+			var state, contentType string
+			var status int
+			var abandoned bool
+			err = s.pool.QueryRow(ctx,
+				`SELECT request_hash, state, coalesce(status, 0), coalesce(content_type, ''), coalesce(body, ''::bytea),
+				        state = 'in_flight' AND created_at < now() - $3 * interval '1 second'
+				 FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`,
+				ch, key, int64(abandonAfter.Seconds())).Scan(&storedHash, &state, &status, &contentType, &stored, &abandoned)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue // the first request failed and let go of the key: run this one
+			}
+			if err != nil {
+				s.unavailable(w, "reading idempotency key", err)
+				return
+			}
+			if !bytes.Equal(storedHash, hash) {
+				problem.Write(w, problem.New(http.StatusUnprocessableEntity, "idempotency_key_reused",
+					"this Idempotency-Key was used with another request; use a new key for a new request"))
+				return
+			}
+			if state == "done" {
+				w.Header().Set("Content-Type", contentType)
+				w.Header().Set("Idempotent-Replayed", "true")
+				w.WriteHeader(status)
+				_, _ = w.Write(stored)
+				return
+			}
+			if abandoned {
+				// Take the key over from a first request whose process died unanswered.
+				tag, err := s.pool.Exec(ctx,
+					`UPDATE idempotency_keys SET created_at = now()
+					 WHERE channel_key = $1 AND idem_key = $2 AND state = 'in_flight' AND created_at < now() - $3 * interval '1 second'`,
+					ch, key, int64(abandonAfter.Seconds()))
+				if err == nil && tag.RowsAffected() == 1 {
+					s.answerAndKeep(w, r, next, ch, key)
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				w.Header().Set("Retry-After", "1")
+				problem.Write(w, problem.New(http.StatusConflict, "request_in_progress",
+					"a request with this Idempotency-Key is still being answered; retry shortly"))
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(25 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// answerAndKeep runs the handler and stores its answer under the key, or releases the key
+// when the answer is a server error.
+func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http.Handler, ch, key string) {
+	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	next.ServeHTTP(rec, r)
+	// The answer must be kept even if the client has gone: its retry will want it.
+	ctx := context.WithoutCancel(r.Context())
+	var err error
+	if rec.status >= 500 {
+		_, err = s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`, ch, key)
+	} else {
+		_, err = s.pool.Exec(ctx,
+			`UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, body = $5
+			 WHERE channel_key = $1 AND idem_key = $2`,
+			ch, key, rec.status, rec.header.Get("Content-Type"), rec.body.Bytes())
+	}
+	if err != nil {
+		s.log.Error("keeping idempotent answer", "key", ch, "err", err)
+	}
+	for k, v := range rec.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(rec.body.Bytes())
+}
+
+// recorder captures a handler's answer.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+
+func (s *Server) unavailable(w http.ResponseWriter, doing string, err error) {
+	s.log.Error(doing, "err", err)
+	problem.Write(w, problem.New(http.StatusServiceUnavailable, "unavailable", "the service is unavailable, retry with the same Idempotency-Key"))
+}
+
+// PurgeIdempotencyKeys deletes answers older than KeyRetention; the server runs it hourly.
+func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second'`, int64(KeyRetention.Seconds()))
+	return tag.RowsAffected(), err
+}

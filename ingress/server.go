@@ -1,0 +1,90 @@
+// Package ingress is the HTTP API channels call: authentication, idempotency, request
+// validation, and later payments, status and webhooks. It never writes ledger tables; it
+// talks to the pipeline through Kafka and to the ledger through its library.
+package ingress
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/time/rate"
+
+	"github.com/paystream/paystream/ingress/channels"
+	"github.com/paystream/paystream/ingress/problem"
+)
+
+// Config is what the server needs.
+type Config struct {
+	Pool     *pgxpool.Pool
+	Channels *channels.Store
+	Log      *slog.Logger
+	// Ready reports whether the server's dependencies answer; /readyz calls it.
+	Ready func(context.Context) error
+	// Now is the clock for signature timestamps; nil is time.Now.
+	Now func() time.Time
+}
+
+// Server is the API.
+type Server struct {
+	pool     *pgxpool.Pool
+	channels *channels.Store
+	log      *slog.Logger
+	ready    func(context.Context) error
+	now      func() time.Time
+	limits   *rateLimits
+	router   chi.Router
+}
+
+// NewServer builds the API's router.
+func NewServer(cfg Config) *Server {
+	s := &Server{pool: cfg.Pool, channels: cfg.Channels, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
+		limits: &rateLimits{m: map[string]*rate.Limiter{}}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	r := chi.NewRouter()
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(http.StatusNotFound, "not_found", "no route "+r.Method+" "+r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", s.readyz)
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(s.authenticate)
+		s.v1(r)
+	})
+	s.router = r
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			problem.Write(w, problem.New(http.StatusServiceUnavailable, "not_ready", err.Error()))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

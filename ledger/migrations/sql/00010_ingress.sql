@@ -1,0 +1,43 @@
+-- +goose Up
+-- API channels: the ingress owns these tables. The HMAC secret is needed in clear to verify
+-- signatures, so it is stored sealed with AES-256-GCM under PAYSTREAM_MASTER_KEY, with the
+-- key id as associated data (a sealed secret cannot be moved to another channel).
+CREATE TABLE channels (
+    key_id      text PRIMARY KEY,
+    name        text NOT NULL,
+    secret_seal bytea NOT NULL,
+    scopes      text[] NOT NULL,
+    rate_limit  integer NOT NULL CHECK (rate_limit > 0), -- requests per second
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz
+);
+
+-- A POST's answer, kept so a retry with the same Idempotency-Key gets the same answer.
+-- state 'in_flight' marks a first request still being answered: a concurrent retry waits.
+CREATE TABLE idempotency_keys (
+    channel_key  text NOT NULL REFERENCES channels (key_id),
+    idem_key     text NOT NULL CHECK (length(idem_key) BETWEEN 1 AND 255),
+    request_hash bytea NOT NULL, -- sha256 of method, path and body
+    state        text NOT NULL CHECK (state IN ('in_flight', 'done')),
+    status       integer,
+    content_type text,
+    body         bytea,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (channel_key, idem_key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+CREATE TABLE webhooks (
+    id          text PRIMARY KEY,
+    channel_key text NOT NULL REFERENCES channels (key_id),
+    url         text NOT NULL,
+    event_types text[] NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    deleted_at  timestamptz
+);
+CREATE INDEX webhooks_channel ON webhooks (channel_key) WHERE deleted_at IS NULL;
+
+-- +goose Down
+DROP TABLE webhooks;
+DROP TABLE idempotency_keys;
+DROP TABLE channels;
