@@ -12,4 +12,5 @@ func (s *Server) v1(r chi.Router) {
 	hooks.With(s.idempotent).Post("/webhooks", s.createWebhook)
 	hooks.Get("/webhooks", s.listWebhooks)
 	hooks.Delete("/webhooks/{id}", s.deleteWebhook)
+	hooks.Get("/webhooks/{id}/deliveries", s.listDeliveries)
 }

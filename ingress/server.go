@@ -16,12 +16,14 @@ import (
 
 	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/ingress/problem"
+	"github.com/paystream/paystream/ingress/webhooks"
 )
 
 // Config is what the server needs.
 type Config struct {
 	Pool     *pgxpool.Pool
 	Channels *channels.Store
+	Webhooks *webhooks.Dispatcher
 	Log      *slog.Logger
 	// Ready reports whether the server's dependencies answer; /readyz calls it.
 	Ready func(context.Context) error
@@ -33,6 +35,7 @@ type Config struct {
 type Server struct {
 	pool     *pgxpool.Pool
 	channels *channels.Store
+	webhooks *webhooks.Dispatcher
 	log      *slog.Logger
 	ready    func(context.Context) error
 	now      func() time.Time
@@ -42,13 +45,16 @@ type Server struct {
 
 // NewServer builds the API's router.
 func NewServer(cfg Config) *Server {
-	s := &Server{pool: cfg.Pool, channels: cfg.Channels, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
+	s := &Server{pool: cfg.Pool, channels: cfg.Channels, webhooks: cfg.Webhooks, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
 		limits: &rateLimits{m: map[string]*rate.Limiter{}}}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.webhooks == nil {
+		s.webhooks = webhooks.NewDispatcher(s.pool, s.channels, s.log)
 	}
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

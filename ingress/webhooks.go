@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/paystream/paystream/ingress/problem"
+	"github.com/paystream/paystream/ingress/webhooks"
 )
 
 // EventTypes a webhook can subscribe to: the outcomes of payments.
@@ -114,4 +116,29 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			problem.Write(w, problem.New(http.StatusUnprocessableEntity, "invalid_limit", "limit must be 1 to 1000"))
+			return
+		}
+		limit = n
+	}
+	list, owned, err := s.webhooks.Deliveries(r.Context(), channelFrom(r.Context()).KeyID, chi.URLParam(r, "id"), limit)
+	if err != nil {
+		s.unavailable(w, "listing deliveries", err)
+		return
+	}
+	if !owned {
+		problem.Write(w, problem.New(http.StatusNotFound, "webhook_not_found", "no webhook "+chi.URLParam(r, "id")))
+		return
+	}
+	if list == nil {
+		list = []webhooks.Delivery{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deliveries": list})
 }

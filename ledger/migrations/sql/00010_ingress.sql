@@ -37,7 +37,26 @@ CREATE TABLE webhooks (
 );
 CREATE INDEX webhooks_channel ON webhooks (channel_key) WHERE deleted_at IS NULL;
 
+-- One event to one webhook: retried with backoff until delivered or given up (after 24 h).
+CREATE TABLE webhook_deliveries (
+    id              bigserial PRIMARY KEY,
+    webhook_id      text NOT NULL REFERENCES webhooks (id),
+    event_id        text NOT NULL,
+    event_type      text NOT NULL,
+    payload         bytea NOT NULL,
+    state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_status     integer,
+    last_error      text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    delivered_at    timestamptz,
+    UNIQUE (webhook_id, event_id) -- a re-read outcome never queues a second delivery
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+
 -- +goose Down
+DROP TABLE webhook_deliveries;
 DROP TABLE webhooks;
 DROP TABLE idempotency_keys;
 DROP TABLE channels;

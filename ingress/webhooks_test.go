@@ -1,0 +1,149 @@
+package ingress
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paystream/paystream/ingress/channels"
+	"github.com/paystream/paystream/ingress/signing"
+	"github.com/paystream/paystream/ingress/webhooks"
+)
+
+// receiver is a channel's webhook endpoint that fails its first failures calls.
+type receiver struct {
+	mu       sync.Mutex
+	failures int
+	calls    []*http.Request
+	bodies   [][]byte
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.calls = append(rc.calls, r)
+	rc.bodies = append(rc.bodies, b)
+	if len(rc.calls) <= rc.failures {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rc *receiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.calls)
+}
+
+func TestWebhookDeliveryIsSignedAndRetried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, ch := api.channel(t, channels.AllScopes, 0)
+	rc := &receiver{failures: 2}
+	hs := httptest.NewServer(rc)
+	defer hs.Close()
+
+	var wh Webhook
+	body := `{"url":"` + hs.URL + `/hook?shop=1","event_types":["payment.succeeded"]}`
+	if _, err := c.Do(ctx, "POST", "/v1/webhooks", []byte(body), "", &wh); err != nil {
+		t.Fatal(err)
+	}
+	d := api.server.webhooks
+	d.Backoff = func(int) time.Duration { return 0 }
+
+	payload := []byte(`{"id":"pay_1","status":"succeeded"}`)
+	for i, want := range []int64{1, 0} { // the second enqueue of one event queues nothing
+		n, err := d.Enqueue(ctx, ch.KeyID, "payment.succeeded", "evt-1", payload)
+		if err != nil || n != want {
+			t.Fatalf("enqueue %d: %d, %v; want %d", i, n, err, want)
+		}
+	}
+	if n, _ := d.Enqueue(ctx, ch.KeyID, "payment.failed", "evt-2", payload); n != 0 {
+		t.Errorf("queued %d deliveries of an event type nobody subscribed to", n)
+	}
+
+	for i := 0; i < 100 && rc.count() < 3; i++ {
+		if _, err := d.DeliverDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rc.count() != 3 {
+		t.Fatalf("receiver got %d calls, want 2 failures and 1 success", rc.count())
+	}
+	if _, err := d.DeliverDue(ctx); err != nil || rc.count() != 3 {
+		t.Errorf("a delivered event was sent again (%d calls, %v)", rc.count(), err)
+	}
+
+	last := rc.calls[2]
+	if err := signing.Verify([]byte(ch.Secret), last.Header.Get(signing.HeaderTimestamp), "POST", "/hook?shop=1",
+		rc.bodies[2], last.Header.Get(signing.HeaderSignature), time.Now()); err != nil {
+		t.Errorf("delivery signature does not verify with the channel's secret: %v", err)
+	}
+	if last.Header.Get(webhooks.HeaderEvent) != "payment.succeeded" || last.Header.Get(webhooks.HeaderEventID) != "evt-1" {
+		t.Errorf("event headers %v", last.Header)
+	}
+
+	var log struct{ Deliveries []webhooks.Delivery }
+	if _, err := c.Do(ctx, "GET", "/v1/webhooks/"+wh.ID+"/deliveries", nil, "", &log); err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Deliveries) != 1 {
+		t.Fatalf("delivery log has %d rows, want 1", len(log.Deliveries))
+	}
+	got := log.Deliveries[0]
+	if got.State != "delivered" || got.Attempts != 3 || got.LastStatus == nil || *got.LastStatus != 204 || got.DeliveredAt == nil {
+		t.Errorf("delivery %+v, want delivered after 3 attempts with status 204", got)
+	}
+}
+
+func TestWebhookDeliveryGivesUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, ch := api.channel(t, channels.AllScopes, 0)
+	rc := &receiver{failures: 1000}
+	hs := httptest.NewServer(rc)
+	defer hs.Close()
+	var wh Webhook
+	if _, err := c.Do(ctx, "POST", "/v1/webhooks", []byte(`{"url":"`+hs.URL+`/h","event_types":["payment.failed"]}`), "", &wh); err != nil {
+		t.Fatal(err)
+	}
+	d := api.server.webhooks
+	d.Backoff = func(int) time.Duration { return webhooks.GiveUpAfter + time.Hour }
+	if _, err := d.Enqueue(ctx, ch.KeyID, "payment.failed", "evt-9", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := d.Deliveries(ctx, ch.KeyID, wh.ID, 10)
+	if err != nil || len(list) != 1 || list[0].State != "failed" || list[0].LastError == nil {
+		t.Errorf("deliveries %+v, %v; want one failed with its error", list, err)
+	}
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	tests := []struct {
+		attempt int
+		want    time.Duration
+	}{{1, 5 * time.Second}, {2, 10 * time.Second}, {3, 20 * time.Second}, {10, 2560 * time.Second}, {11, time.Hour}, {40, time.Hour}}
+	var total time.Duration
+	for n := 1; total < 24*time.Hour; n++ {
+		total += webhooks.Backoff(n)
+		if n > 60 {
+			t.Fatal("backoff never reaches 24 h")
+		}
+	}
+	for _, tt := range tests {
+		if got := webhooks.Backoff(tt.attempt); got != tt.want {
+			t.Errorf("Backoff(%d) = %s, want %s", tt.attempt, got, tt.want)
+		}
+	}
+}
