@@ -100,7 +100,7 @@ var invariants = []invariant{
 	{"holds_within_held", "captured + voided <= held, and refunded <= captured, per hold and per capture", `
 		SELECT (SELECT count(*) FROM holds) + (SELECT count(*) FROM hold_ops WHERE kind IN ('capture', 'authorize')),
 		(SELECT count(*) FROM holds WHERE captured + released > held OR refunded > captured)
-		+ (SELECT count(*) FROM hold_ops WHERE refunded > amount),
+		+ (SELECT count(*) FROM hold_ops WHERE kind IN ('capture', 'authorize') AND refunded > amount),
 		coalesce((SELECT string_agg(id::text, ',') FROM holds WHERE captured + released > held OR refunded > captured), '')`},
 	{"inter_subsidiary_net_zero", "inter-subsidiary accounts net to zero per pair and currency", `
 		SELECT count(*), count(*) FILTER (WHERE net <> 0),

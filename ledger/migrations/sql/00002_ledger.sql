@@ -186,7 +186,7 @@ CREATE TABLE hold_ops (
     transfer_id  bigint,
     created_at   timestamptz NOT NULL DEFAULT now(),
     UNIQUE (owner, external_id),
-    CHECK (refunded <= amount)
+    CHECK (refunded >= 0 AND (refunded = 0 OR refunded <= amount))
 );
 CREATE INDEX hold_ops_ref ON hold_ops (ref_op_id) WHERE ref_op_id IS NOT NULL;
 
