@@ -223,6 +223,14 @@ func (e *engine) applyGroup(g *group, ids []int64) error {
 		save(cb)
 		db.dPost, db.dPend = db.dPost.Add(lg.amount), db.dPend.Add(lg.pending)
 		cb.cPost, cb.cPend = cb.cPost.Add(lg.amount), cb.cPend.Add(lg.pending)
+		// A credit on a hot account's shard is spendable by a later debit of this batch,
+		// which is checked on shard 0.
+		if lg.creditShard > 0 {
+			if b0 := e.bals[balKey{lg.credit, 0}]; b0 != nil {
+				save(b0)
+				b0.others = b0.others.Add(lg.amount)
+			}
+		}
 		db.dirty, cb.dirty = true, true
 		id := ids[i]
 		var hold pgtype.Int8
