@@ -1,0 +1,69 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Balance of an account, summed over its balance rows. Balances are credits minus debits:
+// e-money accounts are positive, asset accounts (safeguarding, clearing) negative.
+type Balance struct {
+	Account        AccountID
+	DebitsPending  decimal.Decimal
+	DebitsPosted   decimal.Decimal
+	CreditsPending decimal.Decimal
+	CreditsPosted  decimal.Decimal
+	Posted         decimal.Decimal // credits posted - debits posted
+	Pending        decimal.Decimal // credits pending - debits pending
+	Available      decimal.Decimal // posted less pending debits: what may be spent
+}
+
+func (b *Balance) derive() {
+	b.Posted = b.CreditsPosted.Sub(b.DebitsPosted)
+	b.Pending = b.CreditsPending.Sub(b.DebitsPending)
+	b.Available = b.Posted.Sub(b.DebitsPending)
+}
+
+// Balance returns an account's balance now.
+func (l *Ledger) Balance(ctx context.Context, id AccountID) (Balance, error) {
+	b := Balance{Account: id}
+	var n int
+	err := l.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(debits_pending), 0), coalesce(sum(debits_posted), 0),
+		coalesce(sum(credits_pending), 0), coalesce(sum(credits_posted), 0) FROM account_balances WHERE account_id = $1`, id).
+		Scan(&n, &b.DebitsPending, &b.DebitsPosted, &b.CreditsPending, &b.CreditsPosted)
+	if err != nil {
+		return Balance{}, fmt.Errorf("reading balance of %d: %w", id, err)
+	}
+	if n == 0 {
+		return Balance{}, fieldError("account", ErrNotFound, id)
+	}
+	b.derive()
+	return b, nil
+}
+
+// BalanceAt is an account's balance as it stood at a time.
+type BalanceAt struct {
+	Account AccountID
+	At      time.Time
+	Posted  decimal.Decimal
+	Pending decimal.Decimal // credits pending - debits pending
+}
+
+// BalanceAt returns an account's balance at a time: for each balance row, the running
+// balance of its last item at or before the time (one index read per row).
+func (l *Ledger) BalanceAt(ctx context.Context, id AccountID, at time.Time) (BalanceAt, error) {
+	b := BalanceAt{Account: id, At: at}
+	err := l.pool.QueryRow(ctx, `SELECT coalesce(sum(x.balance), 0), coalesce(sum(x.pending_balance), 0)
+		FROM account_balances r CROSS JOIN LATERAL (
+			SELECT i.balance, i.pending_balance FROM account_items i
+			 WHERE i.account_id = r.account_id AND i.shard = r.shard AND i.at <= $2
+			 ORDER BY i.at DESC, i.transfer_id DESC LIMIT 1) x
+		WHERE r.account_id = $1`, id, at).Scan(&b.Posted, &b.Pending)
+	if err != nil {
+		return BalanceAt{}, fmt.Errorf("reading balance of %d at %s: %w", id, at, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,210 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func TestPostP2PWithFeeAndVAT(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	alice, bob := f.wallet("100"), f.wallet("0")
+	r := f.mustPost(f.p2p("p2p-1", alice, bob, "10.00", "0.50", "0.05"))
+	if r.Status != Posted || len(r.TransferIDs) != 3 || r.Replayed {
+		t.Fatalf("result %+v", r)
+	}
+	for _, c := range []struct {
+		a    Account
+		want string
+	}{{alice, "89.45"}, {bob, "10"}, {f.fees, "0.5"}, {f.vat, "0.05"}} {
+		if got := f.available(c.a); !got.Equal(d(c.want)) {
+			t.Errorf("account %s: available %s, want %s", c.a.Purpose, got, c.want)
+		}
+	}
+	ts, err := f.l.PaymentTransfers(f.ctx, "p2p-1")
+	if err != nil || len(ts) != 3 || ts[1].Code != CodeFee || !ts[2].Amount.Equal(d("0.05")) {
+		t.Fatalf("transfers %+v %v", ts, err)
+	}
+	f.verify()
+}
+
+func TestPostIsIdempotentByPaymentID(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	alice, bob := f.wallet("100"), f.wallet("0")
+	p := f.p2p("idem-1", alice, bob, "10", "1", "0.1")
+	first := f.mustPost(p)
+	again := f.mustPost(p)
+	if !again.Replayed || fmt.Sprint(again.TransferIDs) != fmt.Sprint(first.TransferIDs) {
+		t.Fatalf("replay %+v, first %+v", again, first)
+	}
+	if got := f.available(alice); !got.Equal(d("88.9")) {
+		t.Fatalf("alice %s after replay, want 88.9 (posted once)", got)
+	}
+	changed := f.p2p("idem-1", alice, bob, "11", "1", "0.1")
+	if _, err := f.l.Post(f.ctx, changed); !errors.Is(err, ErrIdempotencyConflict) {
+		t.Fatalf("same id, other content: %v", err)
+	}
+	// The same amount written with another scale is the same content.
+	p.Transfers[0].Amount = d("10.00")
+	if r := f.mustPost(p); !r.Replayed {
+		t.Fatalf("10.00 vs 10 treated as different: %+v", r)
+	}
+	f.verify()
+}
+
+func TestPostRejections(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	eur := f.wallet("0", withRules(WalletRules), func(s *walletSpec) { s.currency = "EUR" })
+	restricted := f.wallet("50", withPurpose(Restricted, Rules{NoOverdraft: true, AllowedMCC: []string{"5411"}}))
+	creditOnly := f.wallet("0", withRules(Rules{CreditOnly: true}))
+	overdraft := f.wallet("0", withRules(Rules{NoOverdraft: true, MinBalance: d("-20")}))
+	closed := f.wallet("0")
+	if err := f.l.CloseAccount(f.ctx, closed.ID); err != nil {
+		t.Fatal(err)
+	}
+	frozen := f.wallet("30")
+	acc, _ := f.l.GetAccount(f.ctx, frozen.ID)
+	if err := f.l.SetWalletStatus(f.ctx, acc.Wallet, WalletFrozen); err != nil {
+		t.Fatal(err)
+	}
+	payee := f.wallet("0")
+	pay := func(from, to Account, amount, cur, mcc string) Posting {
+		return Posting{PaymentID: f.id("rej"), Transfers: []Transfer{{Code: CodePrincipal, Debit: from.ID, Credit: to.ID,
+			Amount: d(amount), Currency: cur, MCC: mcc}}}
+	}
+	cases := []struct {
+		name string
+		p    Posting
+		want error
+	}{
+		{"insufficient funds", pay(payee, f.wallet("5"), "5.01", "USD", ""), ErrInsufficientFunds},
+		{"too many decimals", pay(f.wallet("5"), payee, "1.001", "USD", ""), ErrTooManyDecimals},
+		{"zero amount", pay(f.wallet("5"), payee, "0", "USD", ""), ErrNotPositive},
+		{"negative amount", pay(f.wallet("5"), payee, "-1", "USD", ""), ErrNotPositive},
+		{"unknown currency", pay(f.wallet("5"), payee, "1", "XXX", ""), ErrUnknownCurrency},
+		{"currency mismatch", pay(f.safe, eur, "1", "USD", ""), ErrCurrencyMismatch},
+		{"unknown account", pay(f.safe, Account{ID: 999999}, "1", "USD", ""), ErrUnknownAccount},
+		{"closed credit", pay(f.safe, closed, "1", "USD", ""), ErrAccountClosed},
+		{"frozen debit", pay(frozen, payee, "1", "USD", ""), ErrAccountFrozen},
+		{"credit only", pay(creditOnly, payee, "1", "USD", ""), ErrCreditOnly},
+		{"mcc not allowed", pay(restricted, payee, "1", "USD", "7995"), ErrMCCNotAllowed},
+		{"beyond overdraft limit", pay(overdraft, payee, "20.01", "USD", ""), ErrInsufficientFunds},
+		{"same account", pay(payee, payee, "1", "USD", ""), ErrInvalid},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := f.l.Post(f.ctx, c.p)
+			if !errors.Is(err, c.want) || r.Status != Rejected {
+				t.Fatalf("got %v (status %q), want %v", err, r.Status, c.want)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field == "" {
+				t.Fatalf("error %v names no field", err)
+			}
+			// A rejection is final: the replay returns it, still matching the sentinel.
+			r2, err2 := f.l.Post(f.ctx, c.p)
+			if !errors.Is(err2, c.want) || !r2.Replayed || r2.Status != Rejected {
+				t.Fatalf("replay: %v %+v", err2, r2)
+			}
+		})
+	}
+	// What is allowed next to the refusals above.
+	for _, p := range []Posting{
+		pay(restricted, payee, "1", "USD", "5411"),
+		pay(overdraft, payee, "20", "USD", ""),
+		pay(f.safe, frozen, "1", "USD", ""), // a frozen wallet still receives
+	} {
+		f.mustPost(p)
+	}
+	if got := f.available(overdraft); !got.Equal(d("-20")) {
+		t.Fatalf("overdraft account at %s, want -20", got)
+	}
+	f.verify()
+}
+
+func TestPostLinkedTransfersAreAllOrNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	alice, bob := f.wallet("10"), f.wallet("0")
+	// Principal fits, fee does not: nothing may move.
+	_, err := f.l.Post(f.ctx, f.p2p(f.id("aon"), alice, bob, "10", "0.5", "0.05"))
+	if !errors.Is(err, ErrInsufficientFunds) {
+		t.Fatalf("got %v", err)
+	}
+	if a, b := f.available(alice), f.available(bob); !a.Equal(d("10")) || !b.IsZero() {
+		t.Fatalf("partial posting: alice %s bob %s", a, b)
+	}
+	f.verify()
+}
+
+func TestPostBatchEachPostingOnItsOwn(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	alice, bob := f.wallet("25"), f.wallet("0")
+	var ps []Posting
+	for i := range 4 {
+		ps = append(ps, Posting{PaymentID: fmt.Sprintf("b-%d", i), Transfers: []Transfer{
+			{Code: CodePrincipal, Debit: alice.ID, Credit: bob.ID, Amount: d("10"), Currency: "USD"}}})
+	}
+	ps = append(ps, ps[0]) // a duplicate inside the batch
+	rs, err := f.l.PostBatch(f.ctx, ps, BatchOptions{Partition: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Status{Posted, Posted, Rejected, Rejected, Posted}
+	for i, r := range rs {
+		if r.Status != want[i] {
+			t.Errorf("posting %d: %s (%v), want %s", i, r.Status, r.Err, want[i])
+		}
+	}
+	if !rs[4].Replayed || fmt.Sprint(rs[4].TransferIDs) != fmt.Sprint(rs[0].TransferIDs) {
+		t.Errorf("duplicate in batch: %+v", rs[4])
+	}
+	if !errors.Is(rs[2].Err, ErrInsufficientFunds) {
+		t.Errorf("posting 2: %v", rs[2].Err)
+	}
+	if got := f.available(alice); !got.Equal(d("5")) {
+		t.Fatalf("alice %s, want 5", got)
+	}
+	f.verify()
+}
+
+// Fifty concurrent debits on a wallet that covers ten: exactly ten succeed.
+func TestDoubleSpend(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	payer, payee := f.wallet("100"), f.wallet("0")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, refused := 0, 0
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.l.Post(f.ctx, Posting{PaymentID: fmt.Sprintf("ds-%d", i), Transfers: []Transfer{
+				{Code: CodePrincipal, Debit: payer.ID, Credit: payee.ID, Amount: d("10"), Currency: "USD"}}})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ErrInsufficientFunds):
+				refused++
+			default:
+				t.Errorf("posting %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 10 || refused != 40 {
+		t.Fatalf("%d succeeded, %d refused; want 10 and 40", ok, refused)
+	}
+	if got := f.available(payer); !got.IsZero() {
+		t.Fatalf("payer left with %s", got)
+	}
+	f.verify()
+}

@@ -1,0 +1,129 @@
+package ledger
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// StatementLine is one side of a transfer on an account.
+type StatementLine struct {
+	TransferID int64
+	At         time.Time
+	PaymentID  string
+	Code       Code
+	Shard      int
+	Posted     decimal.Decimal // signed: credits positive
+	Pending    decimal.Decimal
+	// Balance is the running posted balance of the line's balance row; for accounts
+	// without shards it is the account's balance.
+	Balance decimal.Decimal
+}
+
+// StatementQuery selects a page of a statement.
+type StatementQuery struct {
+	From, To time.Time // To zero means open-ended
+	Cursor   string    // from the previous page; empty starts at From
+	Limit    int       // default 100, at most 1000
+}
+
+// StatementPage is a page of lines in time order; Next is empty on the last page.
+type StatementPage struct {
+	Lines []StatementLine
+	Next  string
+}
+
+// Statement returns an account's lines with cursor pagination (keyset on time and
+// transfer id, so pages stay stable while new transfers arrive).
+func (l *Ledger) Statement(ctx context.Context, id AccountID, q StatementQuery) (StatementPage, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	if q.Limit > 1000 {
+		q.Limit = 1000
+	}
+	after, afterID := q.From.Add(-time.Microsecond), int64(1<<63-1)
+	if q.Cursor != "" {
+		var err error
+		if after, afterID, err = decodeCursor(q.Cursor); err != nil {
+			return StatementPage{}, fieldError("cursor", ErrInvalid, q.Cursor)
+		}
+	}
+	to := q.To
+	if to.IsZero() {
+		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	rows, err := l.pool.Query(ctx, `SELECT i.transfer_id, i.at, t.payment_id, t.code, i.shard, i.posted_delta, i.pending_delta, i.balance
+		FROM account_items i JOIN transfers t ON t.id = i.transfer_id
+		WHERE i.account_id = $1 AND (i.at, i.transfer_id) > ($2, $3) AND i.at < $4
+		ORDER BY i.at, i.transfer_id LIMIT $5`, id, after, afterID, to, q.Limit+1)
+	if err != nil {
+		return StatementPage{}, fmt.Errorf("reading statement of %d: %w", id, err)
+	}
+	defer rows.Close()
+	var p StatementPage
+	for rows.Next() {
+		var s StatementLine
+		if err := rows.Scan(&s.TransferID, &s.At, &s.PaymentID, &s.Code, &s.Shard, &s.Posted, &s.Pending, &s.Balance); err != nil {
+			return StatementPage{}, fmt.Errorf("reading statement of %d: %w", id, err)
+		}
+		p.Lines = append(p.Lines, s)
+	}
+	if err := rows.Err(); err != nil {
+		return StatementPage{}, fmt.Errorf("reading statement of %d: %w", id, err)
+	}
+	if len(p.Lines) > q.Limit {
+		p.Lines = p.Lines[:q.Limit]
+		last := p.Lines[q.Limit-1]
+		p.Next = encodeCursor(last.At, last.TransferID)
+	}
+	return p, nil
+}
+
+func encodeCursor(at time.Time, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(c string) (time.Time, int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	us, id, ok := strings.Cut(string(b), ":")
+	if !ok {
+		return time.Time{}, 0, fmt.Errorf("malformed cursor")
+	}
+	u, err := strconv.ParseInt(us, 10, 64)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	return time.UnixMicro(u), n, nil
+}
+
+// PaymentTransfers returns the transfers of a payment in id order.
+func (l *Ledger) PaymentTransfers(ctx context.Context, paymentID string) ([]StoredTransfer, error) {
+	rows, err := l.pool.Query(ctx, `SELECT id, payment_id, code, debit_account_id, credit_account_id, amount, pending_amount,
+		currency, coalesce(hold_id, 0), created_at FROM transfers WHERE payment_id = $1 ORDER BY id`, paymentID)
+	if err != nil {
+		return nil, fmt.Errorf("reading transfers of %s: %w", paymentID, err)
+	}
+	defer rows.Close()
+	var out []StoredTransfer
+	for rows.Next() {
+		var t StoredTransfer
+		if err := rows.Scan(&t.ID, &t.PaymentID, &t.Code, &t.Debit, &t.Credit, &t.Amount, &t.Pending, &t.Currency, &t.HoldID, &t.CreatedAt); err != nil {
+			return nil, fmt.Errorf("reading transfers of %s: %w", paymentID, err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
