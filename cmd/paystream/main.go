@@ -26,6 +26,7 @@ type cli struct {
 	Migrate  migrateCmd  `cmd:"" help:"Apply the database migrations."`
 	Channels channelsCmd `cmd:"" help:"Manage API channels: create, list, revoke."`
 	Serve    serveCmd    `cmd:"" help:"Serve the channel API (ingress)."`
+	Verify   verifyCmd   `cmd:"" help:"Check the ledger invariants on a live database."`
 	Topics   topicsCmd   `cmd:"" help:"Create missing catalog topics and report differences from the catalog."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/internal/testenv"
+	"github.com/paystream/paystream/ledger"
 )
 
 // TestMain doubles as the paystream binary: with PAYSTREAM_RUN_MAIN=1 the test binary
@@ -30,7 +32,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestEverySubcommandHasHelp(t *testing.T) {
-	for _, cmd := range []string{"dev", "migrate", "topics", "version", "serve", "channels create", "channels list", "channels revoke"} {
+	for _, cmd := range []string{"dev", "migrate", "topics", "version", "serve", "channels create", "channels list", "channels revoke", "verify"} {
 		t.Run(cmd, func(t *testing.T) {
 			code, out, _ := runCLI(t, append(strings.Fields(cmd), "--help")...)
 			if code != 0 {
@@ -127,5 +129,42 @@ func TestChannelsCreateListRevoke(t *testing.T) {
 	t.Setenv("PAYSTREAM_MASTER_KEY", "short")
 	if code, _, errOut = runCLI(t, "channels", "list"); code == 0 || !strings.Contains(errOut, "PAYSTREAM_MASTER_KEY") {
 		t.Errorf("bad master key: exit %d, %s", code, errOut)
+	}
+}
+
+func TestVerifyPassesOnAHealthyLedgerAndFailsOnABrokenOne(t *testing.T) {
+	db := testenv.Postgres(t)
+	t.Setenv("PAYSTREAM_DATABASE_URL", db.URL)
+	code, out, errOut := runCLI(t, "verify")
+	if code != 0 || !strings.Contains(out, "invariants hold") || strings.Contains(out, "FAIL") {
+		t.Fatalf("verify on an empty ledger: exit %d\n%s%s", code, out, errOut)
+	}
+	// Money created from nothing: a balance row that no transfer explains.
+	ctx := context.Background()
+	l, err := ledger.New(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "VN01", Name: "VN", BaseCurrency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := l.CreateUser(ctx, ledger.User{Kind: ledger.Customer, DisplayName: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := l.CreateWallet(ctx, ledger.Wallet{UserID: u.ID, Subsidiary: "VN01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := l.OpenWalletAccount(ctx, w.ID, "USD", ledger.Main, ledger.Rules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, "UPDATE account_balances SET credits_posted = credits_posted + 5 WHERE account_id = $1", acc.ID); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI(t, "verify")
+	if code == 0 || !strings.Contains(out, "FAIL") {
+		t.Errorf("verify on a ledger with money from nothing: exit %d\n%s", code, out)
 	}
 }
