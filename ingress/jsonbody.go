@@ -24,6 +24,10 @@ func decodeStrict(body []byte, v any) *problem.Problem {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, errMoneyNotString) {
+			return problem.New(http.StatusUnprocessableEntity, "invalid_amount", err.Error()).With(
+				problem.FieldError{Field: "amount", Code: "money_not_string", Message: errMoneyNotString.Error()})
+		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return problem.New(http.StatusUnprocessableEntity, "invalid_field",
