@@ -307,9 +307,6 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	t := newTally()
 	var transient error
 	for _, r := range recs {
-		if w.killed.Load() {
-			return errKilled
-		}
 		if err := w.processRecord(ctx, r, produce, t); err != nil {
 			transient = err
 			w.log.Warn("transient error; aborting the batch to retry it", "topic", r.Topic,
@@ -319,9 +316,6 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	}
 	if transient == nil {
 		w.produceChangelog(produce)
-	}
-	if w.killed.Load() {
-		return errKilled
 	}
 	perr := promise.Err()
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
