@@ -18,7 +18,7 @@ type Money struct {
 var ErrInvalidMoney = errors.New("invalid money")
 
 var (
-	amountPattern   = regexp.MustCompile(`^-?[0-9]{1,40}(\.[0-9]{1,18})?$`)
+	amountPattern   = regexp.MustCompile(`^-?(0|[1-9][0-9]{0,39})(\.[0-9]{1,18})?$`)
 	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 )
 
