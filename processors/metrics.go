@@ -24,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "paystream", Subsystem: "stage", Name: "records_in_total",
-			Help: "Records handed to a stage.",
+			Help: "Records handed to a stage; a batch retried after an abort counts again.",
 		}, []string{"stage"}),
 		recordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "paystream", Subsystem: "stage", Name: "records_out_total",

@@ -365,7 +365,7 @@ func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(
 	first := w.hop.Stages[0]
 	v, err := w.codec.Decode(catalog.Topic(r.Topic), r.Value)
 	if err != nil {
-		w.deadLetter(first.Name, catalog.Topic(r.Topic), r.Key, r.Value, fmt.Errorf("decoding: %w", err), r, produce, t)
+		w.deadLetter(first.Name, catalog.Topic(r.Topic), r.Key, r.Value, "", fmt.Errorf("decoding: %w", err), r, produce, t)
 		return nil
 	}
 	headers := make(map[string]string, len(r.Headers))
@@ -384,7 +384,7 @@ func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(
 				if !IsPermanent(err) {
 					return err
 				}
-				w.deadLetter(def.Name, it.topic, it.key, it.raw, err, r, produce, t)
+				w.deadLetter(def.Name, it.topic, it.key, it.raw, paymentOf(it.value), err, r, produce, t)
 				continue
 			}
 			for _, o := range outs {
@@ -460,10 +460,10 @@ func safeProcess(ctx context.Context, s Stage, in *Input, st State) (res Result,
 	return s.Process(ctx, in, st)
 }
 
-func (w *worker) deadLetter(stage string, topic catalog.Topic, key, value []byte, err error,
+func (w *worker) deadLetter(stage string, topic catalog.Topic, key, value []byte, payment string, err error,
 	origin *kgo.Record, produce func(*kgo.Record), t *tally) {
 	w.log.Warn("sending record to dead-letter topic", "stage", stage, "topic", origin.Topic,
-		"partition", origin.Partition, "offset", origin.Offset, "dlq", topic.DLQ(), "err", err)
+		"partition", origin.Partition, "offset", origin.Offset, "payment", payment, "dlq", topic.DLQ(), "err", err)
 	produce(&kgo.Record{Topic: string(topic.DLQ()), Key: key, Value: value,
 		Headers: dlqHeaders(stage, err, origin, time.Now())})
 	t.dlq[[2]string{stage, string(topic.DLQ())}]++
