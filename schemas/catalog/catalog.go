@@ -99,7 +99,18 @@ const (
 	GroupLoyalty    Group = "paystream.loyalty"
 	GroupRouting    Group = "paystream.routing"
 	GroupPosting    Group = "paystream.posting"
+
+	// GroupConnectors reads connector.requests and writes connector.results.
+	GroupConnectors Group = "paystream.connectors"
+	// GroupReconciliation reads recon.statements and writes recon.results.
+	GroupReconciliation Group = "paystream.reconciliation"
 )
+
+// Groups returns every consumer group of the catalog.
+func Groups() []Group {
+	return []Group{GroupValidation, GroupRisk, GroupFee, GroupLoyalty, GroupRouting, GroupPosting,
+		GroupConnectors, GroupReconciliation}
+}
 
 // Changelog names the compacted changelog topic holding a stateful group's per-key state.
 func (g Group) Changelog() Topic { return Topic(string(g) + ".changelog") }

@@ -35,3 +35,16 @@ func TestTopicsAreUniqueAndConfigured(t *testing.T) {
 		t.Error("Lookup of an unknown topic succeeded")
 	}
 }
+
+func TestGroupsAreUniqueAndNameTheirTransactionalIDs(t *testing.T) {
+	seen := map[Group]bool{}
+	for _, g := range Groups() {
+		if seen[g] {
+			t.Errorf("group %s listed twice", g)
+		}
+		seen[g] = true
+		if !strings.HasPrefix(string(g.TxnPrefix()), string(g)) || IsKnown(string(g)) {
+			t.Errorf("group %s: transactional prefix %s, or it collides with a topic", g, g.TxnPrefix())
+		}
+	}
+}

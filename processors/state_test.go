@@ -1,0 +1,162 @@
+package processors
+
+import (
+	"context"
+	"encoding/binary"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+// countStage counts each wallet's records in its state and writes the running count.
+func countStage(onRecord func()) Stage {
+	return StageFunc(func(_ context.Context, in *Input, st State) (Result, error) {
+		if onRecord != nil {
+			onRecord()
+		}
+		m := in.Value.(msg)
+		var n uint64
+		if b, ok := st.Get(m.Wallet); ok {
+			n = binary.BigEndian.Uint64(b)
+		}
+		n++
+		if err := st.Set(m.Wallet, binary.BigEndian.AppendUint64(nil, n)); err != nil {
+			return Result{}, err
+		}
+		m.Count = int(n)
+		m.Hops++
+		return Result{Outputs: []Output{{Topic: topicOut, Value: m}}}, nil
+	})
+}
+
+func countHop(onRecord func()) Hop {
+	return Hop{Stages: []Definition{{Name: "count", Input: topicIn, Group: groupA, Stateful: true,
+		Outputs: []catalog.Topic{topicOut}, Stage: countStage(onRecord)}}}
+}
+
+// checkCounts asserts that every wallet's counts run 1..n in order: a lost or replayed
+// state update would skip or repeat a number.
+func checkCounts(t testing.TB, out []msg, produced map[string]int) {
+	t.Helper()
+	last := map[string]int{}
+	for _, m := range out {
+		if m.Count != last[m.Wallet]+1 || m.Count != m.Seq+1 {
+			t.Fatalf("wallet %s: count %d after %d at seq %d", m.Wallet, m.Count, last[m.Wallet], m.Seq)
+		}
+		last[m.Wallet] = m.Count
+	}
+	for w, n := range produced {
+		if last[w] != n {
+			t.Fatalf("wallet %s: final count %d, want %d", w, last[w], n)
+		}
+	}
+}
+
+func TestStateSurvivesKillsRestartsAndRebalance(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 4)
+	c.topics(t, []catalog.Topic{topicIn, topicOut}, groupA)
+	m := testMetrics(t)
+	var processed atomic.Int64
+	crashAt := make(chan struct{}, 1)
+	hop := countHop(func() {
+		if processed.Add(1)%4000 == 0 {
+			select {
+			case crashAt <- struct{}{}:
+			default:
+			}
+		}
+	})
+	produced := c.produce(t, topicIn, 20_000, 100, nil)
+	cfgA, cfgB := testConfig(c, "worker-a", 300), testConfig(c, "worker-b", 300)
+
+	a := start(cfgA, hop, m, quietLog())
+	for k := range 3 {
+		<-crashAt
+		time.Sleep(time.Duration(k) * 2 * time.Millisecond)
+		a.crash(t)
+		a = start(cfgA, hop, m, quietLog())
+	}
+	c.waitCaughtUp(t, groupA, topicIn, 60*time.Second)
+
+	// A second worker joins and takes half the partitions with their state; then a stops
+	// and b takes everything.
+	b := start(cfgB, hop, m, quietLog())
+	produced = c.produce(t, topicIn, 10_000, 100, produced)
+	c.waitCaughtUp(t, groupA, topicIn, 60*time.Second)
+	a.stop(t)
+	produced = c.produce(t, topicIn, 10_000, 100, produced)
+	c.waitCaughtUp(t, groupA, topicIn, 60*time.Second)
+	b.stop(t)
+
+	checkCounts(t, decodeAll(t, c.readAll(t, topicOut)), produced)
+
+	// The compacted changelog holds every wallet's final count.
+	final := map[string]uint64{}
+	for _, r := range c.readAll(t, groupA.Changelog()) {
+		final[string(r.Key)] = binary.BigEndian.Uint64(r.Value)
+	}
+	for w, n := range produced {
+		if final[w] != uint64(n) {
+			t.Errorf("changelog: wallet %s at %d, want %d", w, final[w], n)
+		}
+	}
+}
+
+func TestStateRejectsOversizedEntries(t *testing.T) {
+	s := newStore(4, 8)
+	st := &recordState{s: s, k: stateKey{}}
+	s.load(stateKey{}, map[string][]byte{})
+	for _, tc := range []struct {
+		key   string
+		value []byte
+		ok    bool
+	}{
+		{"w1", []byte("12345678"), true},
+		{"w12345", []byte("1"), false},
+		{"w1", []byte("123456789"), false},
+	} {
+		err := st.Set(tc.key, tc.value)
+		if (err == nil) != tc.ok || (err != nil && !IsPermanent(err)) {
+			t.Errorf("Set(%q, %d bytes) = %v, want ok=%v and a permanent error otherwise", tc.key, len(tc.value), err, tc.ok)
+		}
+	}
+}
+
+func TestStoreTransactionsCommitAndAbort(t *testing.T) {
+	s := newStore(16, 16)
+	k := stateKey{partition: 3}
+	s.load(k, map[string][]byte{"a": []byte("1")})
+
+	call := &recordState{s: s, k: k}
+	_ = call.Set("a", []byte("2"))
+	if v, _ := s.get(k, "a"); string(v) != "1" {
+		t.Fatalf("a call's write is visible before the call succeeded: %q", v)
+	}
+	call.keep()
+	if v, _ := s.get(k, "a"); string(v) != "2" {
+		t.Fatalf("kept write not visible to the transaction: %q", v)
+	}
+	s.abort()
+	if v, _ := s.get(k, "a"); string(v) != "1" {
+		t.Fatalf("aborted write survived: %q", v)
+	}
+
+	call = &recordState{s: s, k: k}
+	call.Delete("a")
+	_ = call.Set("b", []byte("x"))
+	call.keep()
+	s.commit()
+	if _, ok := s.get(k, "a"); ok {
+		t.Error("deleted key still present after commit")
+	}
+	if v, _ := s.get(k, "b"); string(v) != "x" {
+		t.Errorf("b = %q after commit, want x", v)
+	}
+	s.drop(3)
+	if s.loaded(k) {
+		t.Error("dropped partition still loaded")
+	}
+}

@@ -1,0 +1,480 @@
+package processors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+// errKilled ends a worker that a test killed to simulate a crash.
+var errKilled = errors.New("worker killed")
+
+// worker runs one hop on one group transact session.
+type worker struct {
+	cfg   Config
+	hop   Hop
+	codec Codec
+	m     *Metrics
+	log   *slog.Logger
+	store *store
+
+	mu     sync.Mutex
+	sess   *kgo.GroupTransactSession
+	killed atomic.Bool
+
+	evMu   sync.Mutex
+	events []partitionEvent
+
+	adm     *kadm.Client
+	backoff time.Duration
+}
+
+type partitionEvent struct {
+	assigned   bool
+	partitions []int32
+}
+
+func newWorker(cfg Config, hop Hop, codec Codec, m *Metrics, log *slog.Logger) *worker {
+	cfg = cfg.withDefaults()
+	return &worker{cfg: cfg, hop: hop, codec: codec, m: m,
+		log:   log.With("hop", hop.Name(), "instance", cfg.InstanceID),
+		store: newStore(cfg.MaxStateKeyBytes, cfg.MaxStateValueBytes)}
+}
+
+func (w *worker) txnID() string { return string(w.hop.Group().TxnPrefix()) + w.cfg.InstanceID }
+
+func (w *worker) changelogs() []string {
+	var ts []string
+	for _, s := range w.hop.Stages {
+		if s.Stateful {
+			ts = append(ts, string(s.Group.Changelog()))
+		}
+	}
+	return ts
+}
+
+func (w *worker) sessionOpts() []kgo.Opt {
+	input := string(w.hop.Input())
+	queue := func(assigned bool) func(context.Context, *kgo.Client, map[string][]int32) {
+		return func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if ps := m[input]; len(ps) > 0 {
+				w.evMu.Lock()
+				w.events = append(w.events, partitionEvent{assigned: assigned, partitions: ps})
+				w.evMu.Unlock()
+			}
+		}
+	}
+	return append(append([]kgo.Opt{}, w.cfg.KafkaOptions...),
+		kgo.SeedBrokers(w.cfg.Brokers...),
+		kgo.TransactionalID(w.txnID()),
+		kgo.TransactionTimeout(w.cfg.TransactionTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.ConsumerGroup(string(w.hop.Group())),
+		kgo.ConsumeTopics(input),
+		kgo.InstanceID(w.cfg.InstanceID),
+		kgo.SessionTimeout(w.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(w.cfg.HeartbeatInterval),
+		kgo.RecordPartitioner(newHopPartitioner(w.changelogs())),
+		kgo.OnPartitionsAssigned(queue(true)),
+		kgo.OnPartitionsRevoked(queue(false)),
+		kgo.OnPartitionsLost(queue(false)),
+	)
+}
+
+// kill closes the worker's client without ending its transaction, like a crash.
+func (w *worker) kill() {
+	w.killed.Store(true)
+	w.mu.Lock()
+	s := w.sess
+	w.mu.Unlock()
+	if s != nil {
+		s.Client().Close()
+	}
+}
+
+// run processes the hop until ctx is done, then stops gracefully.
+func (w *worker) run(ctx context.Context) error {
+	sess, err := kgo.NewGroupTransactSession(w.sessionOpts()...)
+	if err != nil {
+		return fmt.Errorf("creating session of hop %s: %w", w.hop.Name(), err)
+	}
+	w.mu.Lock()
+	w.sess = sess
+	w.mu.Unlock()
+	if w.killed.Load() { // killed before the session existed
+		sess.Client().Close()
+		return errKilled
+	}
+	admCl, err := kgo.NewClient(append(append([]kgo.Opt{}, w.cfg.KafkaOptions...), kgo.SeedBrokers(w.cfg.Brokers...))...)
+	if err != nil {
+		sess.Close()
+		return fmt.Errorf("creating admin client of hop %s: %w", w.hop.Name(), err)
+	}
+	defer admCl.Close()
+	w.adm = kadm.NewClient(admCl)
+
+	// Initialising the producer id fences our previous incarnation and aborts its open
+	// transaction now, rather than after the transaction timeout.
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		if w.killed.Load() {
+			return errKilled
+		}
+		if ctx.Err() != nil {
+			return w.stop(sess)
+		}
+		sess.Close()
+		return fmt.Errorf("initialising producer id %s: %w", w.txnID(), err)
+	}
+	w.log.Info("hop started", "group", w.hop.Group(), "topic", w.hop.Input(), "txn_id", w.txnID())
+	for {
+		if ctx.Err() != nil {
+			return w.stop(sess)
+		}
+		fs := sess.PollRecords(ctx, w.cfg.BatchSize)
+		if w.killed.Load() || fs.IsClientClosed() {
+			return errKilled
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				w.log.Warn("fetching", "topic", t, "partition", p, "err", err)
+			}
+		})
+		if err := w.applyEvents(ctx); err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			w.log.Warn("restoring state; retrying", "err", err)
+			if err := w.rewind(ctx, sess); err != nil {
+				return err
+			}
+			w.sleepBackoff(ctx)
+			continue
+		}
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		w.observeLag(fs)
+		if err := w.transact(ctx, sess, recs); err != nil {
+			if w.killed.Load() {
+				return errKilled
+			}
+			sess.Close()
+			return err
+		}
+	}
+}
+
+// rewind drops polled records so the next poll starts again at the committed offsets.
+func (w *worker) rewind(ctx context.Context, sess *kgo.GroupTransactSession) error {
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
+	defer cancel()
+	if _, err := sess.End(endCtx, kgo.TryAbort); err != nil && !w.killed.Load() {
+		return fmt.Errorf("aborting transaction: %w", err)
+	}
+	return nil
+}
+
+// stop ends the worker between transactions: close the session and leave the group.
+func (w *worker) stop(sess *kgo.GroupTransactSession) error {
+	stopCtx, cancel := context.WithTimeout(context.Background(), w.cfg.StopTimeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { sess.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-stopCtx.Done():
+		w.log.Warn("closing session timed out")
+		return nil
+	}
+	if w.cfg.StayOnStop {
+		w.log.Info("hop stopped, keeping static membership")
+		return nil
+	}
+	// A static member's Close does not leave the group; leave explicitly so the partitions
+	// move now instead of after the session timeout.
+	_, err := w.adm.LeaveGroup(stopCtx, kadm.LeaveGroup(string(w.hop.Group())).
+		InstanceIDs(w.cfg.InstanceID).Reason("paystream worker stopping"))
+	if err != nil {
+		w.log.Warn("leaving group", "group", w.hop.Group(), "err", err)
+	}
+	w.log.Info("hop stopped")
+	return nil
+}
+
+func (w *worker) sleepBackoff(ctx context.Context) {
+	w.backoff = min(max(2*w.backoff, w.cfg.RetryBackoff), w.cfg.RetryBackoffMax)
+	select {
+	case <-ctx.Done():
+	case <-time.After(w.backoff):
+	}
+}
+
+// applyEvents drops the state of revoked partitions and restores assigned ones, in the
+// order the group reported them.
+func (w *worker) applyEvents(ctx context.Context) error {
+	for {
+		w.evMu.Lock()
+		if len(w.events) == 0 {
+			w.evMu.Unlock()
+			return nil
+		}
+		ev := w.events[0]
+		w.evMu.Unlock()
+		for _, p := range ev.partitions {
+			w.store.drop(p)
+			if !ev.assigned {
+				w.m.consumerLag.DeleteLabelValues(w.hop.Name(), string(w.hop.Input()), strconv.Itoa(int(p)))
+				continue
+			}
+			for i, s := range w.hop.Stages {
+				if !s.Stateful {
+					continue
+				}
+				start := time.Now()
+				state, err := restoreChangelog(ctx, w.cfg.Brokers, w.cfg.KafkaOptions, w.adm, s.Group.Changelog(), p)
+				if err != nil {
+					w.store.drop(p)
+					return fmt.Errorf("restoring %s partition %d: %w", s.Name, p, err)
+				}
+				w.store.load(stateKey{stage: i, partition: p}, state)
+				w.log.Info("state restored", "stage", s.Name, "topic", s.Group.Changelog(), "partition", p,
+					"keys", len(state), "took", time.Since(start))
+			}
+		}
+		w.evMu.Lock()
+		w.events = w.events[1:]
+		w.evMu.Unlock()
+	}
+}
+
+func (w *worker) observeLag(fs kgo.Fetches) {
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 {
+			lag := p.HighWatermark - p.Records[n-1].Offset - 1
+			w.m.consumerLag.WithLabelValues(w.hop.Name(), p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
+		}
+	})
+}
+
+// tally counts what a transaction wrote, published to metrics only if it commits.
+type tally struct {
+	out, dlq, rejected map[[2]string]int
+}
+
+func newTally() *tally {
+	return &tally{out: map[[2]string]int{}, dlq: map[[2]string]int{}, rejected: map[[2]string]int{}}
+}
+
+func (t *tally) publish(m *Metrics) {
+	for k, n := range t.out {
+		m.recordsOut.WithLabelValues(k[0], k[1]).Add(float64(n))
+	}
+	for k, n := range t.dlq {
+		m.dlq.WithLabelValues(k[0], k[1]).Add(float64(n))
+	}
+	for k, n := range t.rejected {
+		m.rejections.WithLabelValues(k[0], k[1]).Add(float64(n))
+	}
+}
+
+// transact processes one polled batch in one transaction. It returns an error only when the
+// session cannot go on.
+func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record) error {
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	start := time.Now()
+	promise := kgo.AbortingFirstErrPromise(sess.Client())
+	// Produce outlives a stop request: the batch is finished or aborted as a whole.
+	produceCtx := context.WithoutCancel(ctx)
+	produce := func(r *kgo.Record) { sess.Produce(produceCtx, r, promise.Promise()) }
+	t := newTally()
+	var transient error
+	for _, r := range recs {
+		if err := w.processRecord(ctx, r, produce, t); err != nil {
+			transient = err
+			w.log.Warn("transient error; aborting the batch to retry it", "topic", r.Topic,
+				"partition", r.Partition, "offset", r.Offset, "err", err)
+			break
+		}
+	}
+	if transient == nil {
+		w.produceChangelog(produce)
+	}
+	perr := promise.Err()
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
+	defer cancel()
+	committed, err := sess.End(endCtx, kgo.TransactionEndTry(transient == nil && perr == nil))
+	result := "abort"
+	if committed {
+		result = "commit"
+	}
+	w.m.txnLatency.WithLabelValues(w.hop.Name(), result).Observe(time.Since(start).Seconds())
+	if committed {
+		w.store.commit()
+		t.publish(w.m)
+		w.m.batchSize.WithLabelValues(w.hop.Name()).Observe(float64(len(recs)))
+		w.backoff = 0
+		return nil
+	}
+	w.store.abort()
+	if err != nil {
+		return fmt.Errorf("ending transaction of hop %s: %w", w.hop.Name(), err)
+	}
+	switch {
+	case transient != nil:
+		w.m.retries.WithLabelValues(w.hop.Name()).Inc()
+		w.sleepBackoff(ctx)
+	case perr != nil:
+		w.log.Warn("producing failed; transaction aborted", "err", perr)
+		w.sleepBackoff(ctx)
+	default:
+		w.log.Info("transaction aborted by a rebalance; the new owner continues")
+	}
+	return nil
+}
+
+// item is one record on its way through a (possibly fused) hop.
+type item struct {
+	topic   catalog.Topic
+	key     []byte
+	value   any
+	raw     []byte
+	headers map[string]string
+}
+
+// processRecord runs one input record through the hop's stages. Poison records go to a
+// dead-letter topic; the error it returns is transient.
+func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(*kgo.Record), t *tally) error {
+	first := w.hop.Stages[0]
+	v, err := w.codec.Decode(catalog.Topic(r.Topic), r.Value)
+	if err != nil {
+		w.deadLetter(first.Name, catalog.Topic(r.Topic), r.Key, r.Value, "", fmt.Errorf("decoding: %w", err), r, produce, t)
+		return nil
+	}
+	headers := make(map[string]string, len(r.Headers))
+	for _, h := range r.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	items := []item{{topic: catalog.Topic(r.Topic), key: r.Key, value: v, raw: r.Value, headers: headers}}
+	for i, def := range w.hop.Stages {
+		var next []item
+		for _, it := range items {
+			if it.topic != def.Input {
+				continue
+			}
+			outs, err := w.call(ctx, i, def, r, it, t)
+			if err != nil {
+				if !IsPermanent(err) {
+					return err
+				}
+				w.deadLetter(def.Name, it.topic, it.key, it.raw, paymentOf(it.value), err, r, produce, t)
+				continue
+			}
+			for _, o := range outs {
+				produce(&kgo.Record{Topic: string(o.topic), Key: o.key, Value: o.raw, Headers: r.Headers})
+				t.out[[2]string{def.Name, string(o.topic)}]++
+				if i+1 < len(w.hop.Stages) && o.topic == w.hop.Stages[i+1].Input {
+					next = append(next, o)
+				}
+			}
+		}
+		items = next
+	}
+	return nil
+}
+
+// call runs one stage on one item and encodes its outputs.
+func (w *worker) call(ctx context.Context, i int, def Definition, origin *kgo.Record, it item, t *tally) ([]item, error) {
+	var st State = noState{}
+	var rs *recordState
+	if def.Stateful {
+		k := stateKey{stage: i, partition: origin.Partition}
+		if !w.store.loaded(k) {
+			// Assignment callbacks precede fetches, so this means a restore failed; queue
+			// it again and let the retry path restore before processing.
+			w.evMu.Lock()
+			w.events = append(w.events, partitionEvent{assigned: true, partitions: []int32{origin.Partition}})
+			w.evMu.Unlock()
+			return nil, fmt.Errorf("state of %s partition %d is not restored", def.Name, origin.Partition)
+		}
+		rs = &recordState{s: w.store, k: k}
+		st = rs
+	}
+	in := &Input{Topic: it.topic, Partition: origin.Partition, Offset: origin.Offset,
+		Key: it.key, Value: it.value, Headers: it.headers}
+	w.m.recordsIn.WithLabelValues(def.Name).Inc()
+	res, err := safeProcess(ctx, def.Stage, in, st)
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]item, 0, len(res.Outputs))
+	for _, o := range res.Outputs {
+		if !def.writes(o.Topic) {
+			return nil, Permanent(fmt.Errorf("writing to %s: not among the stage's declared outputs", o.Topic))
+		}
+		b, err := w.codec.Encode(o.Topic, o.Value)
+		if err != nil {
+			return nil, Permanent(fmt.Errorf("encoding output for %s: %w", o.Topic, err))
+		}
+		key := o.Key
+		if key == nil {
+			key = it.key
+		}
+		outs = append(outs, item{topic: o.Topic, key: key, value: o.Value, raw: b, headers: it.headers})
+	}
+	if rs != nil {
+		rs.keep()
+	}
+	if res.Rejected != "" {
+		t.rejected[[2]string{def.Name, res.Rejected}]++
+		w.log.Info("payment rejected", "stage", def.Name, "topic", origin.Topic, "partition", origin.Partition,
+			"offset", origin.Offset, "payment", paymentOf(it.value), "reason", res.Rejected)
+	}
+	return outs, nil
+}
+
+// safeProcess turns a panicking stage into a permanent error for that record.
+func safeProcess(ctx context.Context, s Stage, in *Input, st State) (res Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = Permanent(fmt.Errorf("stage panicked: %v\n%s", p, debug.Stack()))
+		}
+	}()
+	return s.Process(ctx, in, st)
+}
+
+func (w *worker) deadLetter(stage string, topic catalog.Topic, key, value []byte, payment string, err error,
+	origin *kgo.Record, produce func(*kgo.Record), t *tally) {
+	w.log.Warn("sending record to dead-letter topic", "stage", stage, "topic", origin.Topic,
+		"partition", origin.Partition, "offset", origin.Offset, "payment", payment, "dlq", topic.DLQ(), "err", err)
+	produce(&kgo.Record{Topic: string(topic.DLQ()), Key: key, Value: value,
+		Headers: dlqHeaders(stage, err, origin, time.Now())})
+	t.dlq[[2]string{stage, string(topic.DLQ())}]++
+}
+
+// produceChangelog writes the transaction's last value of every key it changed.
+func (w *worker) produceChangelog(produce func(*kgo.Record)) {
+	for k, writes := range w.store.txn {
+		topic := string(w.hop.Stages[k.stage].Group.Changelog())
+		for key, v := range writes {
+			produce(&kgo.Record{Topic: topic, Partition: k.partition, Key: []byte(key), Value: v})
+		}
+	}
+}

@@ -1,0 +1,28 @@
+// Package schemas owns the Avro schemas of every record paystream writes to Kafka, the Go
+// types they map to, and their codec in the Confluent wire format (magic byte 0, 4-byte
+// big-endian schema id, Avro binary), so standard consumers and a Schema Registry can
+// read every topic. It never talks to Kafka; the topic catalog lives in schemas/catalog.
+//
+// # Money on the wire
+//
+// Decided once: an amount travels as the Avro record paystream.Money
+// {amount: string, currency: string}. amount is a plain decimal string, -?digits[.digits]
+// with no exponent and no thousands separator ("1250.5", "-3"; at most 40 integer and 18
+// fraction digits; trailing zeros carry no meaning);
+// currency is the ISO 4217 code. A decimal string is exact, readable by every standard
+// consumer without knowing a scale, and maps one to one onto shopspring/decimal and
+// PostgreSQL NUMERIC. Avro's decimal logical type would fix one scale per field, which
+// does not fit amounts whose exponent depends on their currency. Floats are never used.
+// Whether an amount has more fraction digits than its currency allows is checked at the
+// edge (ingress, file readers), not here.
+//
+// # Versions and ids
+//
+// Every schema lives in avro/<name>.v<N>.avsc; a released version is never edited (the
+// tests compare each with its frozen copy in testdata/), a change adds version N+1 whose
+// new fields have defaults. Every record carries schema_version. Writers use the newest
+// version; readers decode with the version the record names through its schema id, so old
+// records stay readable. Without a Schema Registry the ids come from a fixed table
+// (100*k + version, see Schemas); with one, every version is registered at start under
+// the subject <topic>-value of each topic that carries it and the registry's ids are used.
+package schemas
