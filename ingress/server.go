@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/paystream/paystream/ingress/channels"
+	"github.com/paystream/paystream/ingress/openapi"
 	"github.com/paystream/paystream/ingress/problem"
 	"github.com/paystream/paystream/ingress/webhooks"
 )
@@ -67,6 +68,10 @@ func NewServer(cfg Config) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", s.readyz)
+	r.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.Document)
+	})
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
 		s.v1(r)
