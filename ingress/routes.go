@@ -4,10 +4,23 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/paystream/paystream/ingress/channels"
+	"github.com/paystream/paystream/ledger"
 )
 
 // v1 declares every authenticated route with its scope; POSTs are idempotent.
 func (s *Server) v1(r chi.Router) {
+	read := r.With(requireScope(channels.WalletsRead))
+	write := r.With(requireScope(channels.WalletsWrite), s.idempotent)
+	write.Post("/users", s.createUser)
+	read.Get("/users/{id}", s.getUser)
+	write.Post("/wallets", s.createWallet)
+	read.Get("/wallets/{id}", s.getWallet)
+	read.Get("/wallets/{id}/balances", s.walletBalances)
+	read.Get("/wallets/{id}/statement", s.walletStatement)
+	write.Post("/wallets/{id}/freeze", s.setWalletStatus(ledger.WalletFrozen))
+	write.Post("/wallets/{id}/unfreeze", s.setWalletStatus(ledger.WalletActive))
+	write.Post("/wallets/{id}/close", s.setWalletStatus(ledger.WalletClosed))
+
 	hooks := r.With(requireScope(channels.WebhooksWrite))
 	hooks.With(s.idempotent).Post("/webhooks", s.createWebhook)
 	hooks.Get("/webhooks", s.listWebhooks)

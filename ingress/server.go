@@ -18,14 +18,18 @@ import (
 	"github.com/paystream/paystream/ingress/openapi"
 	"github.com/paystream/paystream/ingress/problem"
 	"github.com/paystream/paystream/ingress/webhooks"
+	"github.com/paystream/paystream/ledger"
 )
 
 // Config is what the server needs.
 type Config struct {
-	Pool     *pgxpool.Pool
-	Channels *channels.Store
-	Webhooks *webhooks.Dispatcher
-	Log      *slog.Logger
+	Pool   *pgxpool.Pool
+	Ledger *ledger.Ledger
+	// Subsidiary new wallets belong to.
+	Subsidiary string
+	Channels   *channels.Store
+	Webhooks   *webhooks.Dispatcher
+	Log        *slog.Logger
 	// Ready reports whether the server's dependencies answer; /readyz calls it.
 	Ready func(context.Context) error
 	// Now is the clock for signature timestamps; nil is time.Now.
@@ -34,19 +38,21 @@ type Config struct {
 
 // Server is the API.
 type Server struct {
-	pool     *pgxpool.Pool
-	channels *channels.Store
-	webhooks *webhooks.Dispatcher
-	log      *slog.Logger
-	ready    func(context.Context) error
-	now      func() time.Time
-	limits   *rateLimits
-	router   chi.Router
+	pool       *pgxpool.Pool
+	ledger     *ledger.Ledger
+	subsidiary string
+	channels   *channels.Store
+	webhooks   *webhooks.Dispatcher
+	log        *slog.Logger
+	ready      func(context.Context) error
+	now        func() time.Time
+	limits     *rateLimits
+	router     chi.Router
 }
 
 // NewServer builds the API's router.
 func NewServer(cfg Config) *Server {
-	s := &Server{pool: cfg.Pool, channels: cfg.Channels, webhooks: cfg.Webhooks, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
+	s := &Server{pool: cfg.Pool, ledger: cfg.Ledger, subsidiary: cfg.Subsidiary, channels: cfg.Channels, webhooks: cfg.Webhooks, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
 		limits: &rateLimits{m: map[string]*rate.Limiter{}}}
 	if s.now == nil {
 		s.now = time.Now

@@ -18,6 +18,7 @@ import (
 	"github.com/paystream/paystream/ingress/client"
 	"github.com/paystream/paystream/ingress/signing"
 	"github.com/paystream/paystream/internal/testenv"
+	"github.com/paystream/paystream/ledger"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -27,6 +28,7 @@ type testAPI struct {
 	store  *channels.Store
 	db     *testenv.DB
 	server *Server
+	ledger *ledger.Ledger
 }
 
 func newTestAPI(t *testing.T) *testAPI {
@@ -37,10 +39,18 @@ func newTestAPI(t *testing.T) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(Config{Pool: db.Pool, Channels: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx := context.Background()
+	l, err := ledger.New(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "TEST", Name: "Test", BaseCurrency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(Config{Pool: db.Pool, Ledger: l, Subsidiary: "TEST", Channels: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	return &testAPI{url: hs.URL, store: store, db: db, server: s}
+	return &testAPI{url: hs.URL, store: store, db: db, server: s, ledger: l}
 }
 
 // channel creates a channel and returns a client of it; opts: scopes and rate limit.

@@ -27,6 +27,7 @@ import (
 	"github.com/paystream/paystream/ingress/problem"
 	"github.com/paystream/paystream/internal/localkafka"
 	"github.com/paystream/paystream/internal/topics"
+	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/ledger/migrations"
 )
 
@@ -164,7 +165,15 @@ func startDev(a *app, ephemeral bool) (*devStack, error) {
 	if s.creds, err = devChannel(ctx, store, s.dataDir, "http://"+s.httpAddr); err != nil {
 		return s, fmt.Errorf("creating the demo channel: %w", err)
 	}
-	s.api.Store(ingress.NewServer(ingress.Config{Pool: s.pool, Channels: store, Log: a.log, Ready: s.check}))
+	l, err := ledger.New(ctx, s.pool)
+	if err != nil {
+		return s, err
+	}
+	if err := seedDev(ctx, l, a.cfg.Subsidiary); err != nil {
+		return s, fmt.Errorf("seeding demo data: %w", err)
+	}
+	s.api.Store(ingress.NewServer(ingress.Config{Pool: s.pool, Ledger: l, Subsidiary: a.cfg.Subsidiary,
+		Channels: store, Log: a.log, Ready: s.check}))
 	return s, nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paystream/paystream/ingress"
 	"github.com/paystream/paystream/ingress/channels"
+	"github.com/paystream/paystream/ledger"
 )
 
 type serveCmd struct{}
@@ -43,7 +44,11 @@ func (serveCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	api := ingress.NewServer(ingress.Config{Pool: pool, Channels: store, Log: a.log, Ready: pool.Ping})
+	l, err := ledger.New(a.ctx, pool)
+	if err != nil {
+		return err
+	}
+	api := ingress.NewServer(ingress.Config{Pool: pool, Ledger: l, Subsidiary: a.cfg.Subsidiary, Channels: store, Log: a.log, Ready: pool.Ping})
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s (PAYSTREAM_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)

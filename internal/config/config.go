@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	// one into <data>/master.key when it is not set.
 	MasterKey string `name:"master-key" env:"PAYSTREAM_MASTER_KEY" help:"32-byte key (base64 or hex) sealing channel secrets. dev: generated into <data>/master.key." placeholder:"KEY"`
 
+	// Subsidiary is the legal entity new wallets belong to; `paystream dev` seeds it.
+	Subsidiary string `name:"subsidiary" env:"PAYSTREAM_SUBSIDIARY" default:"DEV" help:"Subsidiary (legal entity) of new wallets (default ${default})." placeholder:"ID"`
+
 	// Partitions of every stream topic paystream creates.
 	Partitions int `name:"partitions" env:"PAYSTREAM_PARTITIONS" default:"12" help:"Partitions of each topic created."`
 
@@ -52,6 +56,8 @@ type Config struct {
 	LogLevel  string `name:"log-level" env:"PAYSTREAM_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 	LogFormat string `name:"log-format" env:"PAYSTREAM_LOG_FORMAT" default:"text" enum:"text,json" help:"Log format: text or json."`
 }
+
+var subsidiaryPattern = regexp.MustCompile(`^[A-Z0-9_]{2,16}$`)
 
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("invalid configuration")
@@ -84,6 +90,9 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return invalid("PAYSTREAM_SCHEMA_REGISTRY_URL", redactURL(c.SchemaRegistryURL), "want http(s)://host:port")
 		}
+	}
+	if !subsidiaryPattern.MatchString(c.Subsidiary) {
+		return invalid("PAYSTREAM_SUBSIDIARY", c.Subsidiary, "want 2 to 16 of A-Z, 0-9 and _")
 	}
 	if c.Partitions < 1 || c.Partitions > 10000 {
 		return invalid("PAYSTREAM_PARTITIONS", strconv.Itoa(c.Partitions), "must be between 1 and 10000")
@@ -140,6 +149,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("kafka_addr", c.KafkaAddr),
 		slog.String("schema_registry_url", redactURL(c.SchemaRegistryURL)),
 		slog.Bool("master_key_set", c.MasterKey != ""),
+		slog.String("subsidiary", c.Subsidiary),
 		slog.Int("partitions", c.Partitions),
 		slog.String("http", c.HTTPAddr),
 		slog.String("admin", c.AdminAddr),

@@ -8,7 +8,7 @@ import (
 )
 
 func validConfig() Config {
-	return Config{DataDir: ".paystream", KafkaAddr: "127.0.0.1:9092", Partitions: 12,
+	return Config{DataDir: ".paystream", Subsidiary: "DEV", KafkaAddr: "127.0.0.1:9092", Partitions: 12,
 		HTTPAddr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:9090", LogLevel: "info", LogFormat: "text"}
 }
 
@@ -29,6 +29,7 @@ func TestValidate(t *testing.T) {
 		{"broker bad port", func(c *Config) { c.KafkaBrokers = []string{"k1:99999"} }, "PAYSTREAM_KAFKA_BROKERS"},
 		{"kafka addr", func(c *Config) { c.KafkaAddr = "nope" }, "PAYSTREAM_KAFKA_ADDR"},
 		{"registry scheme", func(c *Config) { c.SchemaRegistryURL = "ftp://r:8081" }, "PAYSTREAM_SCHEMA_REGISTRY_URL"},
+		{"subsidiary", func(c *Config) { c.Subsidiary = "dev" }, "PAYSTREAM_SUBSIDIARY"},
 		{"zero partitions", func(c *Config) { c.Partitions = 0 }, "PAYSTREAM_PARTITIONS"},
 		{"http addr", func(c *Config) { c.HTTPAddr = ":x" }, "PAYSTREAM_HTTP_ADDR"},
 		{"admin addr", func(c *Config) { c.AdminAddr = "h" }, "PAYSTREAM_ADMIN_ADDR"},

@@ -55,7 +55,18 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
 
+-- Contact data of users, kept by the ingress apart from the ledger: the ledger needs no PII.
+CREATE TABLE user_profiles (
+    user_id     bigint PRIMARY KEY REFERENCES users (id),
+    name        text NOT NULL,
+    phone       text,
+    email       text,
+    country     text,
+    channel_key text NOT NULL REFERENCES channels (key_id)
+);
+
 -- +goose Down
+DROP TABLE user_profiles;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhooks;
 DROP TABLE idempotency_keys;
