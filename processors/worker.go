@@ -80,7 +80,6 @@ func (w *worker) sessionOpts() []kgo.Opt {
 		kgo.TransactionalID(w.txnID()),
 		kgo.TransactionTimeout(w.cfg.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.ConsumerGroup(string(w.hop.Group())),
 		kgo.ConsumeTopics(input),
 		kgo.InstanceID(w.cfg.InstanceID),
