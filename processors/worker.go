@@ -38,6 +38,9 @@ type worker struct {
 
 	adm     *kadm.Client
 	backoff time.Duration
+
+	// beforeEnd, when set by a test, runs just before a transaction ends.
+	beforeEnd func(*kgo.Client)
 }
 
 type partitionEvent struct {
@@ -123,6 +126,10 @@ func (w *worker) run(ctx context.Context) error {
 	}
 	defer admCl.Close()
 	w.adm = kadm.NewClient(admCl)
+	if err := w.checkChangelogs(ctx); err != nil {
+		sess.Close()
+		return err
+	}
 
 	// Initialising the producer id fences our previous incarnation and aborts its open
 	// transaction now, rather than after the transaction timeout.
@@ -174,6 +181,31 @@ func (w *worker) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// checkChangelogs fails fast when a changelog has fewer partitions than the input: state
+// of input partition p lives in changelog partition p.
+func (w *worker) checkChangelogs(ctx context.Context) error {
+	cls := w.changelogs()
+	if len(cls) == 0 {
+		return nil
+	}
+	input := string(w.hop.Input())
+	details, err := w.adm.ListTopics(ctx, append(cls, input)...)
+	if err != nil {
+		return fmt.Errorf("describing topics of hop %s: %w", w.hop.Name(), err)
+	}
+	want := len(details[input].Partitions)
+	for _, cl := range cls {
+		d, ok := details[cl]
+		if !ok || d.Err != nil {
+			return fmt.Errorf("checking changelog %s: missing (%v)", cl, d.Err)
+		}
+		if len(d.Partitions) < want {
+			return fmt.Errorf("checking changelog %s: %d partitions, fewer than the %d of %s", cl, len(d.Partitions), want, input)
+		}
+	}
+	return nil
 }
 
 // rewind drops polled records so the next poll starts again at the committed offsets.
@@ -315,6 +347,9 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	}
 	if transient == nil {
 		w.produceChangelog(produce)
+	}
+	if w.beforeEnd != nil {
+		w.beforeEnd(sess.Client())
 	}
 	perr := promise.Err()
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
