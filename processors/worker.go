@@ -38,6 +38,8 @@ type worker struct {
 
 	adm     *kadm.Client
 	backoff time.Duration
+	// stopBy is when a graceful stop must be done: StopTimeout after ctx ended.
+	stopBy atomic.Pointer[time.Time]
 
 	// beforeEnd, when set by a test, runs just before a transaction ends.
 	beforeEnd func(*kgo.Client)
@@ -108,6 +110,11 @@ func (w *worker) kill() {
 
 // run processes the hop until ctx is done, then stops gracefully.
 func (w *worker) run(ctx context.Context) error {
+	stopWatch := context.AfterFunc(ctx, func() {
+		by := time.Now().Add(w.cfg.StopTimeout)
+		w.stopBy.Store(&by)
+	})
+	defer stopWatch()
 	sess, err := kgo.NewGroupTransactSession(w.sessionOpts()...)
 	if err != nil {
 		return fmt.Errorf("creating session of hop %s: %w", w.hop.Name(), err)
@@ -208,12 +215,22 @@ func (w *worker) checkChangelogs(ctx context.Context) error {
 	return nil
 }
 
+// endContext bounds ending a transaction: by StopTimeout normally, and by what is left of
+// the stop budget once a stop was asked for. It never inherits ctx's cancellation, since a
+// cancelled End leaves the session unusable.
+func (w *worker) endContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if by := w.stopBy.Load(); by != nil {
+		return context.WithDeadline(context.WithoutCancel(ctx), *by)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
+}
+
 // rewind drops polled records so the next poll starts again at the committed offsets.
 func (w *worker) rewind(ctx context.Context, sess *kgo.GroupTransactSession) error {
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
-	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
+	endCtx, cancel := w.endContext(ctx)
 	defer cancel()
 	if _, err := sess.End(endCtx, kgo.TryAbort); err != nil && !w.killed.Load() {
 		return fmt.Errorf("aborting transaction: %w", err)
@@ -223,7 +240,7 @@ func (w *worker) rewind(ctx context.Context, sess *kgo.GroupTransactSession) err
 
 // stop ends the worker between transactions: close the session and leave the group.
 func (w *worker) stop(sess *kgo.GroupTransactSession) error {
-	stopCtx, cancel := context.WithTimeout(context.Background(), w.cfg.StopTimeout)
+	stopCtx, cancel := w.endContext(context.Background())
 	defer cancel()
 	done := make(chan struct{})
 	go func() { sess.Close(); close(done) }()
@@ -352,7 +369,7 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		w.beforeEnd(sess.Client())
 	}
 	perr := promise.Err()
-	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
+	endCtx, cancel := w.endContext(ctx)
 	defer cancel()
 	committed, err := sess.End(endCtx, kgo.TransactionEndTry(transient == nil && perr == nil))
 	result := "abort"
