@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -424,6 +425,7 @@ func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(
 		headers[h.Key] = string(h.Value)
 	}
 	items := []item{{topic: catalog.Topic(r.Topic), key: r.Key, value: v, raw: r.Value, headers: headers}}
+	forward := forwardedHeaders(r.Headers)
 	for i, def := range w.hop.Stages {
 		var next []item
 		for _, it := range items {
@@ -439,7 +441,7 @@ func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(
 				continue
 			}
 			for _, o := range outs {
-				produce(&kgo.Record{Topic: string(o.topic), Key: o.key, Value: o.raw, Headers: r.Headers})
+				produce(&kgo.Record{Topic: string(o.topic), Key: o.key, Value: o.raw, Headers: forward})
 				t.out[[2]string{def.Name, string(o.topic)}]++
 				if i+1 < len(w.hop.Stages) && o.topic == w.hop.Stages[i+1].Input {
 					next = append(next, o)
@@ -449,6 +451,18 @@ func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(
 		items = next
 	}
 	return nil
+}
+
+// forwardedHeaders are the input headers outputs keep (tracing, for one): all but the
+// dead-letter ones, which a record replayed from a DLQ still carries.
+func forwardedHeaders(hs []kgo.RecordHeader) []kgo.RecordHeader {
+	var out []kgo.RecordHeader
+	for _, h := range hs {
+		if !strings.HasPrefix(h.Key, dlqHeaderPrefix) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // call runs one stage on one item and encodes its outputs.
@@ -495,7 +509,7 @@ func (w *worker) call(ctx context.Context, i int, def Definition, origin *kgo.Re
 	}
 	if res.Rejected != "" {
 		t.rejected[[2]string{def.Name, res.Rejected}]++
-		w.log.Info("payment rejected", "stage", def.Name, "topic", origin.Topic, "partition", origin.Partition,
+		w.log.Debug("payment rejected", "stage", def.Name, "topic", origin.Topic, "partition", origin.Partition,
 			"offset", origin.Offset, "payment", paymentOf(it.value), "reason", res.Rejected)
 	}
 	return outs, nil
