@@ -92,13 +92,13 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
 	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("Brokers: at least one seed broker is required"))
+		errs = append(errs, errors.New("field Brokers: at least one seed broker is required"))
 	}
 	if c.InstanceID == "" {
-		errs = append(errs, errors.New("InstanceID: required, and stable across restarts"))
+		errs = append(errs, errors.New("field InstanceID: required, and stable across restarts"))
 	}
 	if c.BatchSize < 1 {
-		errs = append(errs, fmt.Errorf("BatchSize: %d, must be positive", c.BatchSize))
+		errs = append(errs, fmt.Errorf("field BatchSize: %d, must be positive", c.BatchSize))
 	}
 	for name, d := range map[string]time.Duration{
 		"TransactionTimeout": c.TransactionTimeout, "SessionTimeout": c.SessionTimeout,
@@ -106,14 +106,14 @@ func (c Config) Validate() error {
 		"RetryBackoffMax": c.RetryBackoffMax, "StopTimeout": c.StopTimeout,
 	} {
 		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s: %v, must not be negative", name, d))
+			errs = append(errs, fmt.Errorf("field %s: %v, must not be negative", name, d))
 		}
 	}
 	if c.HeartbeatInterval >= c.SessionTimeout {
-		errs = append(errs, fmt.Errorf("HeartbeatInterval %v must be below SessionTimeout %v", c.HeartbeatInterval, c.SessionTimeout))
+		errs = append(errs, fmt.Errorf("field HeartbeatInterval %v must be below SessionTimeout %v", c.HeartbeatInterval, c.SessionTimeout))
 	}
 	if c.RetryBackoff > c.RetryBackoffMax {
-		errs = append(errs, fmt.Errorf("RetryBackoff %v is above RetryBackoffMax %v", c.RetryBackoff, c.RetryBackoffMax))
+		errs = append(errs, fmt.Errorf("field RetryBackoff %v is above RetryBackoffMax %v", c.RetryBackoff, c.RetryBackoffMax))
 	}
 	if c.MaxStateKeyBytes < 1 || c.MaxStateValueBytes < 1 {
 		errs = append(errs, errors.New("MaxStateKeyBytes and MaxStateValueBytes must be positive"))

@@ -18,6 +18,9 @@ const (
 	HeaderDLQTime      = "dlq.time"      // when the runner gave up, RFC 3339 UTC
 )
 
+// dlqHeaderPrefix starts every header the runner adds to a dead-letter record.
+const dlqHeaderPrefix = "dlq."
+
 // maxErrorHeader keeps a runaway error message from bloating the DLQ record.
 const maxErrorHeader = 4096
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -184,4 +185,31 @@ func TestGracefulStopEndsTheTransactionAndLeavesTheGroup(t *testing.T) {
 	c.waitCaughtUp(t, groupA, topicIn, 30*time.Second)
 	r.stop(t)
 	checkExactlyOnce(t, decodeAll(t, c.readAll(t, topicOut)), produced, 1)
+}
+
+func TestOutputsKeepInputHeadersExceptDeadLetterOnes(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	c.topics(t, []catalog.Topic{topicIn, topicOut})
+	b, _ := json.Marshal(msg{ID: "a", Wallet: "w1"})
+	// A record replayed from a DLQ still carries the dead-letter headers.
+	rec := &kgo.Record{Topic: string(topicIn), Key: []byte("w1"), Value: b, Headers: []kgo.RecordHeader{
+		{Key: "traceparent", Value: []byte("00-abc-def-01")}, {Key: HeaderDLQStage, Value: []byte("poison")}}}
+	if err := c.k.Client(t).ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r := start(testConfig(c, "w", 10), copyHop(nil), testMetrics(t), quietLog())
+	c.waitCaughtUp(t, groupA, topicIn, 30*time.Second)
+	r.stop(t)
+	out := c.readAll(t, topicOut)
+	if len(out) != 1 {
+		t.Fatalf("%d outputs, want 1", len(out))
+	}
+	h := map[string]string{}
+	for _, kv := range out[0].Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	if h["traceparent"] != "00-abc-def-01" || h[HeaderDLQStage] != "" {
+		t.Errorf("output headers %v, want traceparent kept and no dlq.* header", h)
+	}
 }

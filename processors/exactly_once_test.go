@@ -2,9 +2,12 @@ package processors
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -68,7 +71,10 @@ func checkExactlyOnce(t testing.TB, out []msg, produced map[string]int, wantHops
 	}
 }
 
-// testCrashes copies n records while the worker is killed and restarted kills times.
+// testCrashes copies n records while the worker is killed and restarted kills times. Odd
+// kills land wherever the worker happens to be (processing, flushing, committing, polling);
+// even kills land after a batch's outputs reached the broker and before its commit, so
+// there is always uncommitted output for the fencing restart to abort.
 func testCrashes(tb testing.TB, n, kills int, batch int) {
 	c := newCluster(tb, 4)
 	c.topics(tb, []catalog.Topic{topicIn, topicOut})
@@ -79,7 +85,7 @@ func testCrashes(tb testing.TB, n, kills int, batch int) {
 	crashAt := make(chan struct{}, 1)
 	every := int64(n / (kills + 1))
 	hop := copyHop(func() {
-		if kills > 0 && processed.Add(1)%every == 0 {
+		if processed.Add(1)%every == 0 {
 			select {
 			case crashAt <- struct{}{}:
 			default:
@@ -87,21 +93,50 @@ func testCrashes(tb testing.TB, n, kills int, batch int) {
 		}
 	})
 	cfg := testConfig(c, "worker-0", batch)
-	r := start(cfg, hop, m, quietLog())
-	for k := 0; k < kills; k++ {
-		select {
-		case <-crashAt:
-		case <-time.After(60 * time.Second):
-			tb.Fatalf("no progress before kill %d", k+1)
+	crashBeforeCommit := func(after int64) func(*worker) {
+		return func(w *worker) {
+			w.beforeEnd = func(cl *kgo.Client) {
+				if processed.Load() >= after {
+					_ = cl.Flush(context.Background())
+					w.kill()
+				}
+			}
 		}
-		// Land the kill in a different phase each time: processing, flushing, committing.
-		time.Sleep(time.Duration(k) * 3 * time.Millisecond)
-		r.crash(tb)
-		r = start(cfg, hop, m, quietLog()) // same instance id: same member, same transactional id
+	}
+	r := start(cfg, hop, m, quietLog())
+	for k := 1; k <= kills; k++ {
+		if k%2 == 1 {
+			select {
+			case <-crashAt:
+			case <-time.After(60 * time.Second):
+				tb.Fatalf("no progress before kill %d", k)
+			}
+			time.Sleep(time.Duration(k) * time.Millisecond)
+			r.crash(tb)
+		} else {
+			select {
+			case err := <-r.done:
+				if !errors.Is(err, errKilled) {
+					tb.Fatalf("worker ended with %v, want a kill before commit", err)
+				}
+				r.cancel()
+			case <-time.After(60 * time.Second):
+				tb.Fatalf("no kill before commit %d", k)
+			}
+		}
+		// Same instance id: same static member, same transactional id.
+		if k%2 == 1 && k < kills {
+			r = start(cfg, hop, m, quietLog(), crashBeforeCommit(every*int64(k+1)))
+		} else {
+			r = start(cfg, hop, m, quietLog())
+		}
 	}
 	c.waitCaughtUp(tb, groupA, topicIn, 120*time.Second)
 	r.stop(tb)
 	checkExactlyOnce(tb, decodeAll(tb, c.readAll(tb, topicOut)), produced, 1)
+	if all := len(c.read(tb, topicOut, kgo.ReadUncommitted())); all <= n {
+		tb.Errorf("%d records in the output including aborted ones: no kill left an open transaction", all)
+	}
 	if tb, ok := tb.(*testing.T); ok {
 		tb.Logf("%d records, %d kills, %d stage calls", n, kills, processed.Load())
 	}

@@ -166,11 +166,17 @@ func (c *cluster) waitCaughtUp(t testing.TB, group catalog.Group, topic catalog.
 // readAll reads every committed record of topic, waiting for open transactions to end.
 func (c *cluster) readAll(t testing.TB, topic catalog.Topic) []*kgo.Record {
 	t.Helper()
+	return c.read(t, topic, kgo.ReadCommitted())
+}
+
+// read reads every record of topic at the isolation level, waiting for open transactions.
+func (c *cluster) read(t testing.TB, topic catalog.Topic, isolation kgo.IsolationLevel) []*kgo.Record {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out []*kgo.Record
 	for p := range c.partitions {
-		st, err := restoreRecords(ctx, c, topic, p)
+		st, err := restoreRecords(ctx, c, topic, p, isolation)
 		if err != nil {
 			t.Fatalf("reading %s/%d: %v", topic, p, err)
 		}
@@ -181,7 +187,7 @@ func (c *cluster) readAll(t testing.TB, topic catalog.Topic) []*kgo.Record {
 
 // restoreRecords reads one partition like the runner restores a changelog, but keeps every
 // record.
-func restoreRecords(ctx context.Context, c *cluster, topic catalog.Topic, p int32) ([]*kgo.Record, error) {
+func restoreRecords(ctx context.Context, c *cluster, topic catalog.Topic, p int32, isolation kgo.IsolationLevel) ([]*kgo.Record, error) {
 	var recs []*kgo.Record
 	for {
 		hw, err := c.adm.ListEndOffsets(ctx, string(topic))
@@ -203,7 +209,7 @@ func restoreRecords(ctx context.Context, c *cluster, topic catalog.Topic, p int3
 		}
 		cl, err := kgo.NewClient(kgo.SeedBrokers(c.k.Brokers...),
 			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{string(topic): {p: kgo.NewOffset().AtStart()}}),
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+			kgo.FetchIsolationLevel(isolation), kgo.KeepControlRecords())
 		if err != nil {
 			return nil, err
 		}
@@ -273,9 +279,12 @@ type running struct {
 	done   chan error
 }
 
-func start(cfg Config, hop Hop, m *Metrics, log *slog.Logger) *running {
+func start(cfg Config, hop Hop, m *Metrics, log *slog.Logger, opts ...func(*worker)) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{w: newWorker(cfg, hop, testCodec{}, m, log), cancel: cancel, done: make(chan error, 1)}
+	for _, o := range opts {
+		o(r.w)
+	}
 	go func() { r.done <- r.w.run(ctx) }()
 	return r
 }

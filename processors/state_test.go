@@ -83,13 +83,19 @@ func TestStateSurvivesKillsRestartsAndRebalance(t *testing.T) {
 
 	// A second worker joins and takes half the partitions with their state; then a stops
 	// and b takes everything.
-	b := start(cfgB, hop, m, quietLog())
+	var byB atomic.Int64
+	b := start(cfgB, countHop(func() { byB.Add(1) }), m, quietLog())
 	produced = c.produce(t, topicIn, 10_000, 100, produced)
 	c.waitCaughtUp(t, groupA, topicIn, 60*time.Second)
+	sharedB := byB.Load()
 	a.stop(t)
 	produced = c.produce(t, topicIn, 10_000, 100, produced)
 	c.waitCaughtUp(t, groupA, topicIn, 60*time.Second)
 	b.stop(t)
+	if sharedB == 0 || byB.Load()-sharedB < 10_000 {
+		t.Errorf("worker b processed %d records while sharing and %d alone; want some, then all 10000",
+			sharedB, byB.Load()-sharedB)
+	}
 
 	checkCounts(t, decodeAll(t, c.readAll(t, topicOut)), produced)
 

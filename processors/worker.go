@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,11 @@ type worker struct {
 
 	adm     *kadm.Client
 	backoff time.Duration
+	// stopBy is when a graceful stop must be done: StopTimeout after ctx ended.
+	stopBy atomic.Pointer[time.Time]
+
+	// beforeEnd, when set by a test, runs just before a transaction ends.
+	beforeEnd func(*kgo.Client)
 }
 
 type partitionEvent struct {
@@ -80,7 +86,6 @@ func (w *worker) sessionOpts() []kgo.Opt {
 		kgo.TransactionalID(w.txnID()),
 		kgo.TransactionTimeout(w.cfg.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.ConsumerGroup(string(w.hop.Group())),
 		kgo.ConsumeTopics(input),
 		kgo.InstanceID(w.cfg.InstanceID),
@@ -106,6 +111,11 @@ func (w *worker) kill() {
 
 // run processes the hop until ctx is done, then stops gracefully.
 func (w *worker) run(ctx context.Context) error {
+	stopWatch := context.AfterFunc(ctx, func() {
+		by := time.Now().Add(w.cfg.StopTimeout)
+		w.stopBy.Store(&by)
+	})
+	defer stopWatch()
 	sess, err := kgo.NewGroupTransactSession(w.sessionOpts()...)
 	if err != nil {
 		return fmt.Errorf("creating session of hop %s: %w", w.hop.Name(), err)
@@ -124,6 +134,10 @@ func (w *worker) run(ctx context.Context) error {
 	}
 	defer admCl.Close()
 	w.adm = kadm.NewClient(admCl)
+	if err := w.checkChangelogs(ctx); err != nil {
+		sess.Close()
+		return err
+	}
 
 	// Initialising the producer id fences our previous incarnation and aborts its open
 	// transaction now, rather than after the transaction timeout.
@@ -177,12 +191,47 @@ func (w *worker) run(ctx context.Context) error {
 	}
 }
 
+// checkChangelogs fails fast when a changelog has fewer partitions than the input: state
+// of input partition p lives in changelog partition p.
+func (w *worker) checkChangelogs(ctx context.Context) error {
+	cls := w.changelogs()
+	if len(cls) == 0 {
+		return nil
+	}
+	input := string(w.hop.Input())
+	details, err := w.adm.ListTopics(ctx, append(cls, input)...)
+	if err != nil {
+		return fmt.Errorf("describing topics of hop %s: %w", w.hop.Name(), err)
+	}
+	want := len(details[input].Partitions)
+	for _, cl := range cls {
+		d, ok := details[cl]
+		if !ok || d.Err != nil {
+			return fmt.Errorf("checking changelog %s: missing (%v)", cl, d.Err)
+		}
+		if len(d.Partitions) < want {
+			return fmt.Errorf("checking changelog %s: %d partitions, fewer than the %d of %s", cl, len(d.Partitions), want, input)
+		}
+	}
+	return nil
+}
+
+// endContext bounds ending a transaction: by StopTimeout normally, and by what is left of
+// the stop budget once a stop was asked for. It never inherits ctx's cancellation, since a
+// cancelled End leaves the session unusable.
+func (w *worker) endContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if by := w.stopBy.Load(); by != nil {
+		return context.WithDeadline(context.WithoutCancel(ctx), *by)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
+}
+
 // rewind drops polled records so the next poll starts again at the committed offsets.
 func (w *worker) rewind(ctx context.Context, sess *kgo.GroupTransactSession) error {
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
-	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
+	endCtx, cancel := w.endContext(ctx)
 	defer cancel()
 	if _, err := sess.End(endCtx, kgo.TryAbort); err != nil && !w.killed.Load() {
 		return fmt.Errorf("aborting transaction: %w", err)
@@ -192,7 +241,7 @@ func (w *worker) rewind(ctx context.Context, sess *kgo.GroupTransactSession) err
 
 // stop ends the worker between transactions: close the session and leave the group.
 func (w *worker) stop(sess *kgo.GroupTransactSession) error {
-	stopCtx, cancel := context.WithTimeout(context.Background(), w.cfg.StopTimeout)
+	stopCtx, cancel := w.endContext(context.Background())
 	defer cancel()
 	done := make(chan struct{})
 	go func() { sess.Close(); close(done) }()
@@ -317,8 +366,11 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	if transient == nil {
 		w.produceChangelog(produce)
 	}
+	if w.beforeEnd != nil {
+		w.beforeEnd(sess.Client())
+	}
 	perr := promise.Err()
-	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.StopTimeout)
+	endCtx, cancel := w.endContext(ctx)
 	defer cancel()
 	committed, err := sess.End(endCtx, kgo.TransactionEndTry(transient == nil && perr == nil))
 	result := "abort"
@@ -373,6 +425,7 @@ func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(
 		headers[h.Key] = string(h.Value)
 	}
 	items := []item{{topic: catalog.Topic(r.Topic), key: r.Key, value: v, raw: r.Value, headers: headers}}
+	forward := forwardedHeaders(r.Headers)
 	for i, def := range w.hop.Stages {
 		var next []item
 		for _, it := range items {
@@ -388,7 +441,7 @@ func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(
 				continue
 			}
 			for _, o := range outs {
-				produce(&kgo.Record{Topic: string(o.topic), Key: o.key, Value: o.raw, Headers: r.Headers})
+				produce(&kgo.Record{Topic: string(o.topic), Key: o.key, Value: o.raw, Headers: forward})
 				t.out[[2]string{def.Name, string(o.topic)}]++
 				if i+1 < len(w.hop.Stages) && o.topic == w.hop.Stages[i+1].Input {
 					next = append(next, o)
@@ -398,6 +451,18 @@ func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(
 		items = next
 	}
 	return nil
+}
+
+// forwardedHeaders are the input headers outputs keep (tracing, for one): all but the
+// dead-letter ones, which a record replayed from a DLQ still carries.
+func forwardedHeaders(hs []kgo.RecordHeader) []kgo.RecordHeader {
+	var out []kgo.RecordHeader
+	for _, h := range hs {
+		if !strings.HasPrefix(h.Key, dlqHeaderPrefix) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // call runs one stage on one item and encodes its outputs.
@@ -444,7 +509,7 @@ func (w *worker) call(ctx context.Context, i int, def Definition, origin *kgo.Re
 	}
 	if res.Rejected != "" {
 		t.rejected[[2]string{def.Name, res.Rejected}]++
-		w.log.Info("payment rejected", "stage", def.Name, "topic", origin.Topic, "partition", origin.Partition,
+		w.log.Debug("payment rejected", "stage", def.Name, "topic", origin.Topic, "partition", origin.Partition,
 			"offset", origin.Offset, "payment", paymentOf(it.value), "reason", res.Rejected)
 	}
 	return outs, nil

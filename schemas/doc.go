@@ -24,5 +24,8 @@
 // version; readers decode with the version the record names through its schema id, so old
 // records stay readable. Without a Schema Registry the ids come from a fixed table
 // (100*k + version, see Schemas); with one, every version is registered at start under
-// the subject <topic>-value of each topic that carries it and the registry's ids are used.
+// the subject <topic>-value of each topic that carries it and the registry's ids are used;
+// an id this process does not know (a newer writer) is then fetched from the registry once
+// and read into the Go type of its record name, so readers may be upgraded after writers.
+// Without a registry, upgrade readers before writers.
 package schemas

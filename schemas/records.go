@@ -106,7 +106,7 @@ func (p *Payment) native(version int) (map[string]any, error) {
 	}
 	amount, err := p.Amount.native()
 	if err != nil {
-		return nil, fmt.Errorf("Amount: %w", err)
+		return nil, fmt.Errorf("field Amount: %w", err)
 	}
 	m := p.Meta.native(version)
 	for k, v := range map[string]any{
@@ -131,11 +131,11 @@ func (p *Payment) native(version int) (map[string]any, error) {
 		for i, l := range p.Fees {
 			a, err := l.Amount.native()
 			if err != nil {
-				return nil, fmt.Errorf("Fees[%d].Amount: %w", i, err)
+				return nil, fmt.Errorf("field Fees[%d].Amount: %w", i, err)
 			}
 			vat, err := l.VAT.native()
 			if err != nil {
-				return nil, fmt.Errorf("Fees[%d].VAT: %w", i, err)
+				return nil, fmt.Errorf("field Fees[%d].VAT: %w", i, err)
 			}
 			lines[i] = map[string]any{"code": l.Code, "amount": a, "vat_rate": l.VATRate, "vat": vat}
 		}
@@ -146,7 +146,7 @@ func (p *Payment) native(version int) (map[string]any, error) {
 		for i, r := range p.Rewards {
 			a, err := r.Amount.native()
 			if err != nil {
-				return nil, fmt.Errorf("Rewards[%d].Amount: %w", i, err)
+				return nil, fmt.Errorf("field Rewards[%d].Amount: %w", i, err)
 			}
 			rs[i] = map[string]any{"campaign": r.Campaign, "kind": r.Kind, "amount": a, "points": r.Points}
 		}
@@ -230,7 +230,7 @@ func (o *PaymentOutcome) native(version int) (map[string]any, error) {
 	}
 	amount, err := o.Amount.native()
 	if err != nil {
-		return nil, fmt.Errorf("Amount: %w", err)
+		return nil, fmt.Errorf("field Amount: %w", err)
 	}
 	m := o.Meta.native(version)
 	m["occurred_at"], m["status"], m["stage"] = micros(o.OccurredAt), o.Status, o.Stage
@@ -239,7 +239,7 @@ func (o *PaymentOutcome) native(version int) (map[string]any, error) {
 	for i, p := range o.Postings {
 		a, err := p.Amount.native()
 		if err != nil {
-			return nil, fmt.Errorf("Postings[%d].Amount: %w", i, err)
+			return nil, fmt.Errorf("field Postings[%d].Amount: %w", i, err)
 		}
 		ps[i] = map[string]any{"transfer_id": p.TransferID, "code": p.Code,
 			"debit_account": p.DebitAccount, "credit_account": p.CreditAccount, "amount": a}
@@ -248,11 +248,11 @@ func (o *PaymentOutcome) native(version int) (map[string]any, error) {
 	for i, b := range o.BalancesAfter {
 		bal, err := b.Balance.native()
 		if err != nil {
-			return nil, fmt.Errorf("BalancesAfter[%d].Balance: %w", i, err)
+			return nil, fmt.Errorf("field BalancesAfter[%d].Balance: %w", i, err)
 		}
 		av, err := b.Available.native()
 		if err != nil {
-			return nil, fmt.Errorf("BalancesAfter[%d].Available: %w", i, err)
+			return nil, fmt.Errorf("field BalancesAfter[%d].Available: %w", i, err)
 		}
 		bs[i] = map[string]any{"wallet": b.Wallet, "account": b.Account, "balance": bal, "available": av}
 	}
@@ -295,7 +295,7 @@ func (c *ConnectorRequest) native(version int) (map[string]any, error) {
 	}
 	amount, err := c.Amount.native()
 	if err != nil {
-		return nil, fmt.Errorf("Amount: %w", err)
+		return nil, fmt.Errorf("field Amount: %w", err)
 	}
 	m := c.Meta.native(version)
 	m["created_at"], m["connector"], m["operation"] = micros(c.CreatedAt), c.Connector, c.Operation
@@ -336,7 +336,7 @@ func (c *ConnectorResult) native(version int) (map[string]any, error) {
 	if c.Amount != nil {
 		a, err := c.Amount.native()
 		if err != nil {
-			return nil, fmt.Errorf("Amount: %w", err)
+			return nil, fmt.Errorf("field Amount: %w", err)
 		}
 		m["amount"] = optional("paystream.Money", a)
 	}
@@ -372,7 +372,7 @@ func (s *StatementLine) native(version int) (map[string]any, error) {
 	}
 	amount, err := s.Amount.native()
 	if err != nil {
-		return nil, fmt.Errorf("Amount: %w", err)
+		return nil, fmt.Errorf("field Amount: %w", err)
 	}
 	m := s.Meta.native(version)
 	m["source"], m["file_id"], m["line_id"], m["account"] = s.Source, s.FileID, s.LineID, s.Account

@@ -2,10 +2,15 @@ package schemas
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
+	"sync"
+	"time"
 
+	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/paystream/paystream/schemas/catalog"
@@ -23,7 +28,12 @@ type Serde struct {
 	decoder *sr.Serde
 	header  sr.SerdeHeader
 	writers map[catalog.Topic]writer // newest version per topic
-	readers map[int]Schema           // by schema id
+	kinds   map[string]kind          // by Avro full name of the record
+
+	mu       sync.RWMutex
+	readers  map[int]Schema // by schema id
+	missing  map[int]bool   // ids the registry does not know
+	registry *sr.Client     // nil without a registry
 }
 
 type writer struct {
@@ -40,12 +50,21 @@ func NewSerde(ctx context.Context, registryURL string, opts ...sr.ClientOpt) (*S
 		return nil, err
 	}
 	s := &Serde{decoder: sr.NewSerde(sr.Header(&sr.ConfluentHeader{})), header: &sr.ConfluentHeader{},
-		writers: map[catalog.Topic]writer{}, readers: map[int]Schema{}}
+		writers: map[catalog.Topic]writer{}, kinds: map[string]kind{},
+		readers: map[int]Schema{}, missing: map[int]bool{}}
+	for _, sch := range schemas {
+		name, err := recordName(sch.Text)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", sch.File(), err)
+		}
+		s.kinds[name] = sch.kind
+	}
 	var cl *sr.Client
 	if registryURL != "" {
 		if cl, err = sr.NewClient(append([]sr.ClientOpt{sr.URLs(registryURL)}, opts...)...); err != nil {
 			return nil, fmt.Errorf("creating schema registry client: %w", err)
 		}
+		s.registry = cl
 	}
 	for _, sch := range schemas {
 		for _, topic := range sch.Topics {
@@ -70,6 +89,8 @@ func NewSerde(ctx context.Context, registryURL string, opts ...sr.ClientOpt) (*S
 func Subject(topic catalog.Topic) string { return string(topic) + "-value" }
 
 func (s *Serde) register(id int, sch Schema) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, done := s.readers[id]; done {
 		return
 	}
@@ -130,13 +151,26 @@ func asRecord(v any, typ reflect.Type) (record, bool) {
 
 // Decode decodes a record of topic, returning a pointer to its Go type (*Payment, ...).
 // Any input, however malformed, gives an error, never a panic.
+//
+// With a registry, a schema id this process does not know (a newer writer's version) is
+// fetched from the registry once and read with the Go type of its record name, so readers
+// may be upgraded after writers.
 func (s *Serde) Decode(topic catalog.Topic, b []byte) (any, error) {
 	v, err := s.decoder.DecodeNew(b)
+	if errors.Is(err, sr.ErrNotRegistered) && s.registry != nil {
+		if lerr := s.learn(b); lerr != nil {
+			return nil, fmt.Errorf("decoding record of %s: %w", topic, lerr)
+		}
+		v, err = s.decoder.DecodeNew(b)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decoding record of %s: %w", topic, err)
 	}
 	id, _, _ := s.decoder.DecodeID(b)
-	if sch := s.readers[id]; !carries(sch, topic) {
+	s.mu.RLock()
+	sch := s.readers[id]
+	s.mu.RUnlock()
+	if !carries(sch, topic) {
 		return nil, fmt.Errorf("decoding record of %s: schema id %d (%s): %w", topic, id, sch.File(), ErrWrongTopic)
 	}
 	return v, nil
@@ -155,4 +189,68 @@ func carries(sch Schema, topic catalog.Topic) bool {
 func (s *Serde) SchemaID(topic catalog.Topic) (int, bool) {
 	w, ok := s.writers[topic]
 	return w.id, ok
+}
+
+// learnTimeout bounds one registry lookup of an unknown schema id.
+const learnTimeout = 5 * time.Second
+
+// learn fetches the writer schema of b from the registry and registers it for decoding.
+func (s *Serde) learn(b []byte) error {
+	id, _, err := s.decoder.DecodeID(b)
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	missing := s.missing[id]
+	s.mu.RUnlock()
+	if missing {
+		return fmt.Errorf("schema id %d: %w", id, sr.ErrNotRegistered)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), learnTimeout)
+	defer cancel()
+	got, err := s.registry.SchemaByID(ctx, id)
+	if err != nil {
+		var re *sr.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+			s.mu.Lock()
+			s.missing[id] = true
+			s.mu.Unlock()
+		}
+		return fmt.Errorf("looking up schema id %d: %w", id, err)
+	}
+	if got.Type != sr.TypeAvro {
+		return fmt.Errorf("schema id %d is %s, not Avro", id, got.Type)
+	}
+	name, err := recordName(got.Schema)
+	if err != nil {
+		return fmt.Errorf("schema id %d: %w", id, err)
+	}
+	k, ok := s.kinds[name]
+	if !ok {
+		return fmt.Errorf("schema id %d is record %s, which paystream does not read", id, name)
+	}
+	sch := Schema{Name: k.name, FixedID: id, Text: got.Schema, Topics: k.topics, kind: k}
+	if sch.codec, err = goavro.NewCodec(sch.Text); err != nil {
+		return fmt.Errorf("compiling schema id %d: %w", id, err)
+	}
+	if sch.guard, err = newGuard(sch.Text); err != nil {
+		return fmt.Errorf("compiling schema id %d: %w", id, err)
+	}
+	s.register(id, sch)
+	return nil
+}
+
+// recordName returns the full name of the top-level record of a schema.
+func recordName(text string) (string, error) {
+	var top struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	}
+	if err := json.Unmarshal([]byte(text), &top); err != nil || top.Name == "" {
+		return "", fmt.Errorf("finding the record name: not a named record schema (%v)", err)
+	}
+	if top.Namespace == "" {
+		return top.Name, nil
+	}
+	return top.Namespace + "." + top.Name, nil
 }

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
@@ -291,5 +293,62 @@ func TestSchemaRegistry(t *testing.T) {
 	}
 	if _, err := NewSerde(ctx, "http://127.0.0.1:1"); err == nil {
 		t.Error("NewSerde with an unreachable registry succeeded")
+	}
+}
+
+// TestReadsANewerWriterThroughTheRegistry: a writer already on a newer version of the
+// payment schema (here one more field with a default) is read by an older process, which
+// learns the writer schema from the registry.
+func TestReadsANewerWriterThroughTheRegistry(t *testing.T) {
+	reg := srfake.New()
+	defer reg.Close()
+	ctx := context.Background()
+	reader, err := NewSerde(ctx, reg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas, _ := Schemas()
+	var v1 Schema
+	for _, s := range schemas {
+		if s.Name == "payment" && s.Version == 1 {
+			v1 = s
+		}
+	}
+	newer := strings.Replace(v1.Text, `"fields": [`,
+		`"fields": [`+"\n"+`    {"name": "device_id", "type": "string", "default": ""},`, 1)
+	id, _, err := reg.RegisterSchema(Subject(catalog.PaymentsRequested), sr.Schema{Schema: newer, Type: sr.TypeAvro})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := goavro.NewCodec(newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPayment()
+	native, err := p.native(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native["device_id"] = "ios-17"
+	b, err := sr.AppendEncode(nil, native, &sr.ConfluentHeader{}, id, nil,
+		func(b []byte, v any) ([]byte, error) { return codec.BinaryFromNative(b, v) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := reader.Decode(catalog.PaymentsRequested, b)
+	if err != nil {
+		t.Fatalf("reading a newer writer: %v", err)
+	}
+	if !reflect.DeepEqual(got, withVersion(p, 2)) {
+		t.Errorf("newer writer read as\n%+v\nwant\n%+v", got, withVersion(p, 2))
+	}
+	if _, err := reader.Decode(catalog.PaymentsOutcomes, b); !errors.Is(err, ErrWrongTopic) {
+		t.Errorf("a payment on payments.outcomes: %v, want ErrWrongTopic", err)
+	}
+	unknown := append([]byte{0, 0, 1, 0, 0}, b[5:]...)
+	for range 2 {
+		if _, err := reader.Decode(catalog.PaymentsRequested, unknown); err == nil {
+			t.Error("decoded a record whose schema id the registry does not know")
+		}
 	}
 }

@@ -63,7 +63,13 @@ type Schema struct {
 }
 
 // File is the schema's path inside the module's schemas/ folder.
-func (s Schema) File() string { return fmt.Sprintf("avro/%s.v%d.avsc", s.Name, s.Version) }
+// A schema learned from the registry (a newer writer's) has no file and no known version.
+func (s Schema) File() string {
+	if s.Version == 0 {
+		return fmt.Sprintf("registry schema %d (%s)", s.FixedID, s.Name)
+	}
+	return fmt.Sprintf("avro/%s.v%d.avsc", s.Name, s.Version)
+}
 
 // Latest reports whether writers use this version.
 func (s Schema) Latest() bool { return s.Version == s.kind.latest }
