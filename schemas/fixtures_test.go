@@ -19,6 +19,8 @@ func newTestPayment(opts ...func(*Payment)) *Payment {
 		CreatedAt: at, Subsidiary: "ps-ke", Channel: "app", IdempotencyKey: "idem-1", Type: "p2p",
 		PayerWallet: "wal-payer", PayeeWallet: "wal-payee", Amount: money("1250.5", "KES"),
 		Method: "balance", Reference: "rent", Metadata: map[string]string{"device": "ios"},
+		Description: "November rent", MCC: "6513", Operation: "capture", TargetPaymentID: "pay-0",
+		CaptureMode: "keep_rest", Biller: "kplc", CustomerRef: "A-77", Phone: "+254700000001",
 		Validation: &Validation{Result: "accepted", ReasonCodes: []string{}, At: at},
 		Risk:       &Risk{Decision: "approve", Score: 120, ReasonCodes: []string{"VELOCITY_OK"}, At: at},
 		Fees:       []FeeLine{{Code: "p2p_fee", Amount: money("10", "KES"), VATRate: "0.16", VAT: money("1.6", "KES")}},
@@ -37,6 +39,10 @@ func newTestOutcome() *PaymentOutcome {
 		OccurredAt: at, Status: "posted", Stage: "posting", Amount: money("1250.5", "KES"),
 		Postings:      []PostingLine{{TransferID: "tr-1", Code: "principal", DebitAccount: "a1", CreditAccount: "a2", Amount: money("1250.5", "KES")}},
 		BalancesAfter: []BalanceAfter{{Wallet: "wal-payer", Account: "main", Balance: money("-0.01", "KES"), Available: money("0", "KES")}},
+		Type:          "p2p",
+		Fees:          []OutcomeFee{{Code: "p2p_fee", Amount: money("10", "KES"), VAT: money("1.6", "KES")}},
+		Rewards:       []Reward{{Campaign: "nov", Kind: "points_earned", Amount: money("0", "KES"), Points: 12}},
+		Decisions:     []Decision{{Stage: "risk", Decision: "approve", Reasons: []string{}}, {Stage: "posting", Decision: "posted", Reasons: []string{}}},
 	}
 }
 

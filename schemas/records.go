@@ -41,7 +41,7 @@ func readMeta(f *fields) Meta {
 		SchemaVersion: f.int("schema_version"), Trace: f.str("trace")}
 }
 
-// Payment is the record that evolves down the stages; see avro/payment.v1.avsc.
+// Payment is the record that evolves down the stages; see avro/payment.v2.avsc.
 type Payment struct {
 	Meta
 	CreatedAt      time.Time
@@ -55,11 +55,20 @@ type Payment struct {
 	Method         string
 	Reference      string
 	Metadata       map[string]string
-	Validation     *Validation // nil until validated
-	Risk           *Risk       // nil until screened
-	Fees           []FeeLine   // nil until priced; empty when priced free
-	Rewards        []Reward    // nil until the loyalty stage ran
-	Route          *Route      // nil until routed
+	// Since version 2.
+	Description     string
+	MCC             string
+	Biller          string
+	CustomerRef     string
+	Phone           string
+	Operation       string      // "" for a new payment; capture, void, adjust, refund
+	TargetPaymentID string      // the payment an operation or a refund acts on
+	CaptureMode     string      // release_rest or keep_rest
+	Validation      *Validation // nil until validated
+	Risk            *Risk       // nil until screened
+	Fees            []FeeLine   // nil until priced; empty when priced free
+	Rewards         []Reward    // nil until the loyalty stage ran
+	Route           *Route      // nil until routed
 }
 
 // Validation is the validation stage's decision.
@@ -115,6 +124,9 @@ func (p *Payment) native(version int) (map[string]any, error) {
 		"payee_wallet": p.PayeeWallet, "amount": amount, "method": p.Method,
 		"reference": p.Reference, "metadata": strMapNative(p.Metadata),
 		"validation": nil, "risk": nil, "fees": nil, "rewards": nil, "route": nil,
+		"description": p.Description, "mcc": p.MCC, "biller": p.Biller, "customer_ref": p.CustomerRef,
+		"phone": p.Phone, "operation": p.Operation, "target_payment_id": p.TargetPaymentID,
+		"capture_mode": p.CaptureMode,
 	} {
 		m[k] = v
 	}
@@ -163,7 +175,10 @@ func (p *Payment) fromNative(v any) error {
 	*p = Payment{Meta: readMeta(f), CreatedAt: f.time("created_at"), Subsidiary: f.str("subsidiary"),
 		Channel: f.str("channel"), IdempotencyKey: f.str("idempotency_key"), Type: f.str("type"),
 		PayerWallet: f.str("payer_wallet"), PayeeWallet: f.str("payee_wallet"), Amount: f.money("amount"),
-		Method: f.str("method"), Reference: f.str("reference"), Metadata: f.strMap("metadata")}
+		Method: f.str("method"), Reference: f.str("reference"), Metadata: f.strMap("metadata"),
+		Description: f.str("description"), MCC: f.str("mcc"), Biller: f.str("biller"), CustomerRef: f.str("customer_ref"),
+		Phone: f.str("phone"), Operation: f.str("operation"), TargetPaymentID: f.str("target_payment_id"),
+		CaptureMode: f.str("capture_mode")}
 	if r := f.record("validation", true); r != nil {
 		p.Validation = &Validation{Result: r.str("result"), ReasonCodes: r.strs("reason_codes"), At: r.time("at")}
 		f.merge(r)
@@ -194,7 +209,7 @@ func (p *Payment) fromNative(v any) error {
 	return f.err
 }
 
-// PaymentOutcome is how a payment ended; see avro/payment_outcome.v1.avsc.
+// PaymentOutcome is how a payment ended; see avro/payment_outcome.v2.avsc.
 type PaymentOutcome struct {
 	Meta
 	OccurredAt    time.Time
@@ -205,6 +220,25 @@ type PaymentOutcome struct {
 	Amount        Money
 	Postings      []PostingLine
 	BalancesAfter []BalanceAfter
+	// Since version 2.
+	Type      string
+	Fees      []OutcomeFee
+	Rewards   []Reward
+	Decisions []Decision
+}
+
+// OutcomeFee is a fee line the payment paid.
+type OutcomeFee struct {
+	Code   string
+	Amount Money
+	VAT    Money
+}
+
+// Decision is one stage's decision about a payment.
+type Decision struct {
+	Stage    string
+	Decision string
+	Reasons  []string
 }
 
 // PostingLine summarises one transfer of the posting.
@@ -257,6 +291,32 @@ func (o *PaymentOutcome) native(version int) (map[string]any, error) {
 		bs[i] = map[string]any{"wallet": b.Wallet, "account": b.Account, "balance": bal, "available": av}
 	}
 	m["postings"], m["balances_after"] = ps, bs
+	m["type"] = o.Type
+	fees := make([]any, len(o.Fees))
+	for i, fl := range o.Fees {
+		a, err := fl.Amount.native()
+		if err != nil {
+			return nil, fmt.Errorf("Fees[%d].Amount: %w", i, err)
+		}
+		vat, err := fl.VAT.native()
+		if err != nil {
+			return nil, fmt.Errorf("Fees[%d].VAT: %w", i, err)
+		}
+		fees[i] = map[string]any{"code": fl.Code, "amount": a, "vat": vat}
+	}
+	rewards := make([]any, len(o.Rewards))
+	for i, r := range o.Rewards {
+		a, err := r.Amount.native()
+		if err != nil {
+			return nil, fmt.Errorf("Rewards[%d].Amount: %w", i, err)
+		}
+		rewards[i] = map[string]any{"campaign": r.Campaign, "kind": r.Kind, "amount": a, "points": r.Points}
+	}
+	decisions := make([]any, len(o.Decisions))
+	for i, d := range o.Decisions {
+		decisions[i] = map[string]any{"stage": d.Stage, "decision": d.Decision, "reasons": strsNative(d.Reasons)}
+	}
+	m["fees"], m["rewards"], m["decisions"] = fees, rewards, decisions
 	return m, nil
 }
 
@@ -272,6 +332,20 @@ func (o *PaymentOutcome) fromNative(v any) error {
 	for _, r := range f.records("balances_after", false) {
 		o.BalancesAfter = append(o.BalancesAfter, BalanceAfter{Wallet: r.str("wallet"), Account: r.str("account"),
 			Balance: r.money("balance"), Available: r.money("available")})
+		f.merge(r)
+	}
+	o.Type = f.str("type")
+	for _, r := range f.records("fees", false) {
+		o.Fees = append(o.Fees, OutcomeFee{Code: r.str("code"), Amount: r.money("amount"), VAT: r.money("vat")})
+		f.merge(r)
+	}
+	for _, r := range f.records("rewards", false) {
+		o.Rewards = append(o.Rewards, Reward{Campaign: r.str("campaign"), Kind: r.str("kind"),
+			Amount: r.money("amount"), Points: int64(r.int("points"))})
+		f.merge(r)
+	}
+	for _, r := range f.records("decisions", false) {
+		o.Decisions = append(o.Decisions, Decision{Stage: r.str("stage"), Decision: r.str("decision"), Reasons: r.strs("reasons")})
 		f.merge(r)
 	}
 	return f.err

@@ -32,11 +32,11 @@ type kind struct {
 // kinds lists every schema, the topics that carry it and its newest version.
 func kinds() []kind {
 	return []kind{
-		{name: "payment", base: 100, latest: 1, typ: reflect.TypeFor[Payment](),
+		{name: "payment", base: 100, latest: 2, typ: reflect.TypeFor[Payment](),
 			newRec: func() record { return &Payment{} },
 			topics: []catalog.Topic{catalog.PaymentsRequested, catalog.PaymentsValidated, catalog.PaymentsScreened,
 				catalog.PaymentsPriced, catalog.PaymentsRewarded, catalog.PaymentsRouted}},
-		{name: "payment_outcome", base: 200, latest: 1, typ: reflect.TypeFor[PaymentOutcome](),
+		{name: "payment_outcome", base: 200, latest: 2, typ: reflect.TypeFor[PaymentOutcome](),
 			newRec: func() record { return &PaymentOutcome{} }, topics: []catalog.Topic{catalog.PaymentsOutcomes}},
 		{name: "connector_request", base: 300, latest: 1, typ: reflect.TypeFor[ConnectorRequest](),
 			newRec: func() record { return &ConnectorRequest{} }, topics: []catalog.Topic{catalog.ConnectorRequests}},
