@@ -21,6 +21,14 @@ func (s *Server) v1(r chi.Router) {
 	write.Post("/wallets/{id}/unfreeze", s.setWalletStatus(ledger.WalletActive))
 	write.Post("/wallets/{id}/close", s.setWalletStatus(ledger.WalletClosed))
 
+	pays := r.With(requireScope(channels.PaymentsWrite), s.idempotent)
+	pays.Post("/payments", s.createPayment)
+	pays.Post("/payments/{id}/capture", s.operate(OpCapture))
+	pays.Post("/payments/{id}/void", s.operate(OpVoid))
+	pays.Post("/payments/{id}/adjust", s.operate(OpAdjust))
+	pays.Post("/payments/{id}/refund", s.operate(OpRefund))
+	r.With(requireScope(channels.PaymentsRead)).Get("/payments/{id}", s.getPayment)
+
 	hooks := r.With(requireScope(channels.WebhooksWrite))
 	hooks.With(s.idempotent).Post("/webhooks", s.createWebhook)
 	hooks.Get("/webhooks", s.listWebhooks)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
 	"github.com/paystream/paystream/ingress/channels"
@@ -19,6 +20,7 @@ import (
 	"github.com/paystream/paystream/ingress/problem"
 	"github.com/paystream/paystream/ingress/webhooks"
 	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/schemas"
 )
 
 // Config is what the server needs.
@@ -29,7 +31,11 @@ type Config struct {
 	Subsidiary string
 	Channels   *channels.Store
 	Webhooks   *webhooks.Dispatcher
-	Log        *slog.Logger
+	// Producer writes payments.requested; it must be idempotent with acks=all (the
+	// franz-go defaults), since a channel is answered only once Kafka has its request.
+	Producer *kgo.Client
+	Serde    *schemas.Serde
+	Log      *slog.Logger
 	// Ready reports whether the server's dependencies answer; /readyz calls it.
 	Ready func(context.Context) error
 	// Now is the clock for signature timestamps; nil is time.Now.
@@ -43,6 +49,9 @@ type Server struct {
 	subsidiary string
 	channels   *channels.Store
 	webhooks   *webhooks.Dispatcher
+	producer   *kgo.Client
+	serde      *schemas.Serde
+	waiters    waiters
 	log        *slog.Logger
 	ready      func(context.Context) error
 	now        func() time.Time
@@ -52,7 +61,7 @@ type Server struct {
 
 // NewServer builds the API's router.
 func NewServer(cfg Config) *Server {
-	s := &Server{pool: cfg.Pool, ledger: cfg.Ledger, subsidiary: cfg.Subsidiary, channels: cfg.Channels, webhooks: cfg.Webhooks, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
+	s := &Server{pool: cfg.Pool, ledger: cfg.Ledger, subsidiary: cfg.Subsidiary, channels: cfg.Channels, webhooks: cfg.Webhooks, producer: cfg.Producer, serde: cfg.Serde, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
 		limits: &rateLimits{m: map[string]*rate.Limiter{}}}
 	if s.now == nil {
 		s.now = time.Now
@@ -104,4 +113,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// RunMaintenance delivers webhooks and purges expired idempotency keys until ctx ends.
+func (s *Server) RunMaintenance(ctx context.Context) {
+	go s.webhooks.Run(ctx, 200*time.Millisecond)
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := s.PurgeIdempotencyKeys(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("purging idempotency keys", "err", err)
+		} else if n > 0 {
+			s.log.Info("purged idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/paystream/paystream/ingress/signing"
 	"github.com/paystream/paystream/internal/testenv"
 	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/schemas"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -29,9 +30,11 @@ type testAPI struct {
 	db     *testenv.DB
 	server *Server
 	ledger *ledger.Ledger
+	kafka  *testenv.Kafka
+	serde  *schemas.Serde
 }
 
-func newTestAPI(t *testing.T) *testAPI {
+func newTestAPI(t testing.TB) *testAPI {
 	t.Helper()
 	db := testenv.Postgres(t)
 	key, _ := channels.ParseMasterKey(channels.NewMasterKey())
@@ -47,14 +50,20 @@ func newTestAPI(t *testing.T) *testAPI {
 	if err := l.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "TEST", Name: "Test", BaseCurrency: "USD"}); err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(Config{Pool: db.Pool, Ledger: l, Subsidiary: "TEST", Channels: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	k := testenv.NewKafka(t, testenv.Partitions(2))
+	serde, err := schemas.NewSerde(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(Config{Pool: db.Pool, Ledger: l, Subsidiary: "TEST", Channels: store,
+		Producer: k.Client(t), Serde: serde, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	return &testAPI{url: hs.URL, store: store, db: db, server: s, ledger: l}
+	return &testAPI{url: hs.URL, store: store, db: db, server: s, ledger: l, kafka: k, serde: serde}
 }
 
 // channel creates a channel and returns a client of it; opts: scopes and rate limit.
-func (a *testAPI) channel(t *testing.T, scopes []channels.Scope, rateLimit int) (*client.Client, channels.Channel) {
+func (a *testAPI) channel(t testing.TB, scopes []channels.Scope, rateLimit int) (*client.Client, channels.Channel) {
 	t.Helper()
 	ch, err := a.store.Create(context.Background(), "test", scopes, rateLimit)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/paystream/paystream/internal/topics"
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/ledger/migrations"
+	"github.com/paystream/paystream/schemas"
 )
 
 type devCmd struct {
@@ -61,6 +63,8 @@ type devStack struct {
 	ready     atomic.Bool
 	nTopics   int
 	api       atomic.Pointer[ingress.Server]
+	bgCancel  context.CancelFunc
+	bg        sync.WaitGroup
 	creds     client.Credentials
 }
 
@@ -172,8 +176,14 @@ func startDev(a *app, ephemeral bool) (*devStack, error) {
 	if err := seedDev(ctx, l, a.cfg.Subsidiary); err != nil {
 		return s, fmt.Errorf("seeding demo data: %w", err)
 	}
-	s.api.Store(ingress.NewServer(ingress.Config{Pool: s.pool, Ledger: l, Subsidiary: a.cfg.Subsidiary,
-		Channels: store, Log: a.log, Ready: s.check}))
+	serde, err := schemas.NewSerde(ctx, a.cfg.SchemaRegistryURL)
+	if err != nil {
+		return s, err
+	}
+	api := ingress.NewServer(ingress.Config{Pool: s.pool, Ledger: l, Subsidiary: a.cfg.Subsidiary,
+		Channels: store, Producer: s.client, Serde: serde, Log: a.log, Ready: s.check})
+	s.background(a, api)
+	s.api.Store(api)
 	return s, nil
 }
 
@@ -225,6 +235,24 @@ func (s *devStack) serveAdmin(a *app) error {
 		}
 	}()
 	return nil
+}
+
+// background starts the ingress's own loops: the outcome reader, webhook deliveries and
+// the purge of old idempotency keys.
+func (s *devStack) background(a *app, api *ingress.Server) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.bgCancel = cancel
+	s.bg.Add(2)
+	go func() {
+		defer s.bg.Done()
+		if err := api.ReadOutcomes(ctx, kgo.SeedBrokers(s.brokers...)); err != nil {
+			a.log.Error("outcome reader stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.bg.Done()
+		api.RunMaintenance(ctx)
+	}()
 }
 
 // check reports whether PostgreSQL and Kafka answer; the API's /readyz calls it.
@@ -303,6 +331,10 @@ func (s *devStack) stop(a *app) {
 	s.ready.Store(false)
 	if s.http != nil {
 		_ = s.http.Shutdown(ctx)
+	}
+	if s.bgCancel != nil {
+		s.bgCancel()
+		s.bg.Wait()
 	}
 	if s.admin != nil {
 		_ = s.admin.Shutdown(ctx)

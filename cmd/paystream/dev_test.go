@@ -173,6 +173,11 @@ func TestDevEphemeralIsHealthyAndStopsClean(t *testing.T) {
 	if _, err := c.Do(context.Background(), "GET", "/v1/webhooks", nil, "", &hooks); err != nil {
 		t.Errorf("signed call with the dev channel: %v", err)
 	}
+	var acc struct{ ID, Status string }
+	body := `{"type":"topup","amount":"10.00","currency":"USD","destination_wallet_id":"wal_1"}`
+	if _, err := c.Do(context.Background(), "POST", "/v1/payments", []byte(body), "", &acc); err != nil || acc.Status != "accepted" {
+		t.Errorf("payment through dev: %+v %v", acc, err)
+	}
 	if resp, err := http.Get("http://" + p.httpAddr + "/v1/webhooks"); err != nil || resp.StatusCode != 401 {
 		t.Errorf("unsigned call: %v %v, want 401", resp, err)
 	}

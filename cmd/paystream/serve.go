@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/ingress"
 	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/schemas"
 )
 
 type serveCmd struct{}
@@ -48,7 +50,38 @@ func (serveCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	api := ingress.NewServer(ingress.Config{Pool: pool, Ledger: l, Subsidiary: a.cfg.Subsidiary, Channels: store, Log: a.log, Ready: pool.Ping})
+	brokers := a.cfg.KafkaBrokers
+	if a.cfg.EmbeddedKafka() {
+		brokers = []string{a.cfg.KafkaAddr}
+	}
+	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+	serde, err := schemas.NewSerde(a.ctx, a.cfg.SchemaRegistryURL)
+	if err != nil {
+		return err
+	}
+	ready := func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("PostgreSQL unreachable: %w", err)
+		}
+		if err := producer.Ping(ctx); err != nil {
+			return fmt.Errorf("kafka unreachable: %w", err)
+		}
+		return nil
+	}
+	api := ingress.NewServer(ingress.Config{Pool: pool, Ledger: l, Subsidiary: a.cfg.Subsidiary, Channels: store,
+		Producer: producer, Serde: serde, Log: a.log, Ready: ready})
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go func() {
+		if err := api.ReadOutcomes(bg, kgo.SeedBrokers(brokers...)); err != nil {
+			a.log.Error("outcome reader stopped", "err", err)
+		}
+	}()
+	go api.RunMaintenance(bg)
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s (PAYSTREAM_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)

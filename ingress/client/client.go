@@ -61,6 +61,9 @@ func FromFile(path string) (*Client, error) {
 	return New(c), nil
 }
 
+// KeyID returns the channel key the client signs with.
+func (c *Client) KeyID() string { return c.creds.KeyID }
+
 // WithHTTPClient replaces the HTTP client (timeouts, transport).
 func (c *Client) WithHTTPClient(h *http.Client) *Client { c.http = h; return c }
 

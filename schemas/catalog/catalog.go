@@ -100,6 +100,8 @@ const (
 	GroupRouting    Group = "paystream.routing"
 	GroupPosting    Group = "paystream.posting"
 
+	// GroupIngress reads payments.outcomes into the ingress's status store and webhooks.
+	GroupIngress Group = "paystream.ingress"
 	// GroupConnectors reads connector.requests and writes connector.results.
 	GroupConnectors Group = "paystream.connectors"
 	// GroupReconciliation reads recon.statements and writes recon.results.
@@ -109,7 +111,7 @@ const (
 // Groups returns every consumer group of the catalog.
 func Groups() []Group {
 	return []Group{GroupValidation, GroupRisk, GroupFee, GroupLoyalty, GroupRouting, GroupPosting,
-		GroupConnectors, GroupReconciliation}
+		GroupIngress, GroupConnectors, GroupReconciliation}
 }
 
 // Changelog names the compacted changelog topic holding a stateful group's per-key state.

@@ -65,7 +65,27 @@ CREATE TABLE user_profiles (
     channel_key text NOT NULL REFERENCES channels (key_id)
 );
 
+-- The status read model: a row at acceptance, completed from payments.outcomes, so status
+-- queries and webhooks never touch the pipeline.
+CREATE TABLE payment_status (
+    payment_id            text PRIMARY KEY,
+    channel_key           text NOT NULL REFERENCES channels (key_id),
+    type                  text NOT NULL,
+    status                text NOT NULL CHECK (status IN ('accepted', 'processing', 'pending_external', 'succeeded', 'rejected', 'failed')),
+    reason_code           text,
+    amount                numeric NOT NULL,
+    currency              text NOT NULL,
+    source_wallet_id      text,
+    destination_wallet_id text,
+    reference             text,
+    detail                json NOT NULL DEFAULT '{}', -- fees, rewards, decisions from the outcome (json keeps their key order)
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    completed_at          timestamptz,
+    outcome_event         text -- the outcome applied, so re-reading the topic changes nothing
+);
+
 -- +goose Down
+DROP TABLE payment_status;
 DROP TABLE user_profiles;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhooks;

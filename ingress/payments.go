@@ -1,0 +1,253 @@
+package ingress
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/ingress/problem"
+	"github.com/paystream/paystream/schemas"
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+// MaxWait bounds Prefer: wait=N.
+const MaxWait = 30 * time.Second
+
+// paymentID derives a payment's id from its channel and Idempotency-Key. The same request
+// retried after any failure gets the same id, so even if the idempotency record were lost
+// the ledger, which posts an id at most once, could not post it twice.
+func paymentID(channelKey, idemKey string) string {
+	sum := sha256.Sum256([]byte(channelKey + "\x00" + idemKey))
+	return "pay_" + hex.EncodeToString(sum[:16])
+}
+
+func newEventID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// PaymentAccepted is the 202 answer.
+type PaymentAccepted struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req PaymentRequest
+	if p := decodeStrict(body, &req); p != nil {
+		problem.Write(w, p)
+		return
+	}
+	parsed, p := req.validate(s.currencyExponent)
+	if p != nil {
+		problem.Write(w, p)
+		return
+	}
+	wait, p := preferWait(r.Header.Get("Prefer"))
+	if p != nil {
+		problem.Write(w, p)
+		return
+	}
+	ch := channelFrom(r.Context())
+	id := paymentID(ch.KeyID, r.Header.Get(HeaderIdempotencyKey))
+	rec := &schemas.Payment{
+		Meta:           schemas.Meta{EventID: newEventID(), PaymentID: id, Trace: r.Header.Get("Traceparent")},
+		CreatedAt:      s.now().UTC(),
+		Subsidiary:     s.subsidiary,
+		Channel:        ch.KeyID,
+		IdempotencyKey: r.Header.Get(HeaderIdempotencyKey),
+		Type:           parsed.Type,
+		PayerWallet:    parsed.SourceWalletID,
+		PayeeWallet:    parsed.DestinationWalletID,
+		Amount:         schemas.Money{Amount: parsed.Value, Currency: parsed.Currency},
+		Method:         parsed.Method,
+		Reference:      parsed.Reference,
+		Metadata:       parsed.Metadata,
+		Description:    parsed.Description,
+		MCC:            parsed.MCC,
+		Biller:         parsed.Biller,
+		CustomerRef:    parsed.CustomerRef,
+		Phone:          parsed.Phone,
+	}
+	if parsed.Type == TypeRefund {
+		rec.TargetPaymentID = parsed.OriginalPaymentID
+	}
+	if err := s.accept(r.Context(), rec); err != nil {
+		s.unavailable(w, "accepting payment", err)
+		return
+	}
+	s.answerAccepted(w, r, id, wait)
+}
+
+// answerAccepted answers 202 with the payment id, or 200 with the payment when it ends
+// within the channel's Prefer: wait.
+func (s *Server) answerAccepted(w http.ResponseWriter, r *http.Request, id string, wait time.Duration) {
+	if wait > 0 {
+		if pay, done, err := s.waitForOutcome(r.Context(), id, wait); err == nil && done {
+			writeJSON(w, http.StatusOK, pay)
+			return
+		}
+	}
+	writeJSON(w, http.StatusAccepted, PaymentAccepted{ID: id, Status: "accepted"})
+}
+
+// accept records the payment as accepted and writes it to payments.requested, returning
+// once Kafka has it (acks from all in-sync replicas, idempotent producer).
+func (s *Server) accept(ctx context.Context, rec *schemas.Payment) error {
+	// The status row goes first, so the outcome always finds it; a retry after a failed
+	// produce finds the row (same id) and produces again.
+	_, err := s.pool.Exec(ctx,
+		`INSERT INTO payment_status (payment_id, channel_key, type, status, amount, currency,
+		     source_wallet_id, destination_wallet_id, reference, created_at)
+		 VALUES ($1, $2, $3, 'accepted', $4, $5, nullif($6, ''), nullif($7, ''), nullif($8, ''), $9)
+		 ON CONFLICT (payment_id) DO NOTHING`,
+		rec.PaymentID, rec.Channel, statusType(rec), rec.Amount.Amount, rec.Amount.Currency,
+		rec.PayerWallet, rec.PayeeWallet, rec.Reference, rec.CreatedAt)
+	if err != nil {
+		return err
+	}
+	value, err := s.serde.Encode(catalog.PaymentsRequested, rec)
+	if err != nil {
+		return err
+	}
+	key := rec.PayerWallet
+	if key == "" { // credit-only payments are keyed by the credited wallet
+		key = rec.PayeeWallet
+	}
+	return s.producer.ProduceSync(ctx, &kgo.Record{
+		Topic: string(catalog.PaymentsRequested), Key: []byte(key), Value: value,
+	}).FirstErr()
+}
+
+// preferWait reads Prefer: wait=N.
+func preferWait(h string) (time.Duration, *problem.Problem) {
+	for _, part := range strings.Split(h, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || strings.TrimSpace(k) != "wait" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 || time.Duration(n)*time.Second > MaxWait {
+			return 0, problem.New(http.StatusBadRequest, "invalid_prefer", "Prefer: wait=N takes N from 0 to 30 seconds")
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return 0, nil
+}
+
+// Payment is the API's view of a payment.
+type Payment struct {
+	ID                  string          `json:"id"`
+	Type                string          `json:"type"`
+	Status              string          `json:"status"`
+	ReasonCode          string          `json:"reason_code,omitempty"`
+	Amount              string          `json:"amount"`
+	Currency            string          `json:"currency"`
+	SourceWalletID      string          `json:"source_wallet_id,omitempty"`
+	DestinationWalletID string          `json:"destination_wallet_id,omitempty"`
+	Reference           string          `json:"reference,omitempty"`
+	Fees                json.RawMessage `json:"fees"`
+	Rewards             json.RawMessage `json:"rewards"`
+	Decisions           json.RawMessage `json:"decisions"`
+	CreatedAt           time.Time       `json:"created_at"`
+	CompletedAt         *time.Time      `json:"completed_at,omitempty"`
+}
+
+// terminal statuses end a wait.
+func terminal(status string) bool {
+	return status == "succeeded" || status == "rejected" || status == "failed" || status == "pending_external"
+}
+
+func (s *Server) loadPayment(ctx context.Context, id, channelKey string) (Payment, error) {
+	var p Payment
+	var amount decimal.Decimal
+	var src, dst, ref, reason *string
+	var detail []byte
+	err := s.pool.QueryRow(ctx,
+		`SELECT payment_id, type, status, reason_code, amount, currency, source_wallet_id, destination_wallet_id,
+		        reference, detail, created_at, completed_at
+		 FROM payment_status WHERE payment_id = $1 AND channel_key = $2`, id, channelKey).
+		Scan(&p.ID, &p.Type, &p.Status, &reason, &amount, &p.Currency, &src, &dst, &ref, &detail, &p.CreatedAt, &p.CompletedAt)
+	if err != nil {
+		return Payment{}, err
+	}
+	p.ReasonCode, p.SourceWalletID, p.DestinationWalletID, p.Reference = deref(reason), deref(src), deref(dst), deref(ref)
+	p.Amount = amount.StringFixed(s.exponent(p.Currency))
+	var d struct {
+		Fees, Rewards, Decisions json.RawMessage
+	}
+	_ = json.Unmarshal(detail, &d)
+	p.Fees, p.Rewards, p.Decisions = orEmpty(d.Fees), orEmpty(d.Rewards), orEmpty(d.Decisions)
+	return p, nil
+}
+
+func orEmpty(m json.RawMessage) json.RawMessage {
+	if len(m) == 0 || string(m) == "null" {
+		return json.RawMessage("[]")
+	}
+	return m
+}
+
+func (s *Server) getPayment(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	p, err := s.loadPayment(r.Context(), id, channelFrom(r.Context()).KeyID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		problem.Write(w, problem.New(http.StatusNotFound, "payment_not_found", "no payment "+id))
+		return
+	}
+	if err != nil {
+		s.unavailable(w, "reading payment", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// waitForOutcome waits until the payment reaches a terminal status or d passes. The
+// outcome reader wakes waiters of this process; the poll covers outcomes read by another.
+func (s *Server) waitForOutcome(ctx context.Context, id string, d time.Duration) (Payment, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	wake := s.waiters.add(id)
+	defer s.waiters.remove(id, wake)
+	poll := time.NewTicker(250 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		p, err := s.loadPayment(ctx, id, channelFrom(ctx).KeyID)
+		if err == nil && terminal(p.Status) {
+			return p, true, nil
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return Payment{}, false, err
+		}
+		select {
+		case <-ctx.Done():
+			return Payment{}, false, nil
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// statusType is the type a payment's status row shows: an operation on a hold shows as
+// the operation.
+func statusType(rec *schemas.Payment) string {
+	if rec.Operation != "" {
+		return rec.Operation
+	}
+	return rec.Type
+}

@@ -1,0 +1,246 @@
+package ingress
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/ingress/channels"
+	"github.com/paystream/paystream/ingress/client"
+	"github.com/paystream/paystream/schemas"
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+// requested reads every committed record of payments.requested.
+func (a *testAPI) requested(t testing.TB) []*kgo.Record {
+	t.Helper()
+	cl := a.kafka.Client(t, kgo.ConsumeTopics(string(catalog.PaymentsRequested)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return out
+		}
+		out = append(out, fs.Records()...)
+	}
+}
+
+func (a *testAPI) decodePayment(t testing.TB, r *kgo.Record) *schemas.Payment {
+	t.Helper()
+	v, err := a.serde.Decode(catalog.PaymentsRequested, r.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(*schemas.Payment)
+}
+
+const transferBody = `{"type":"transfer","amount":"10.00","currency":"USD","source_wallet_id":"wal_1","destination_wallet_id":"wal_2","reference":"order-42","description":"dinner","metadata":{"table":"7"}}`
+
+func TestPaymentIsAcceptedOnceKafkaHasIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, ch := api.channel(t, channels.AllScopes, 0)
+
+	var acc PaymentAccepted
+	resp, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "order-42-try", &acc)
+	if err != nil || resp.Status != http.StatusAccepted || acc.Status != "accepted" || !strings.HasPrefix(acc.ID, "pay_") {
+		t.Fatalf("POST: %+v %+v %v", resp, acc, err)
+	}
+	var again PaymentAccepted
+	if resp, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "order-42-try", &again); err != nil || again.ID != acc.ID || !resp.Replayed {
+		t.Errorf("retry: %+v %v; want the same id %s, replayed", again, err, acc.ID)
+	}
+	// Refused bodies never reach Kafka.
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(strings.Replace(transferBody, `"10.00"`, `"10.001"`, 1)), "", nil); client.Code(err) != "invalid_amount" {
+		t.Errorf("3 decimals in USD: %v", err)
+	}
+
+	recs := api.requested(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d records on payments.requested, want 1", len(recs))
+	}
+	if string(recs[0].Key) != "wal_1" {
+		t.Errorf("key %q, want the payer's wallet", recs[0].Key)
+	}
+	p := api.decodePayment(t, recs[0])
+	if p.PaymentID != acc.ID || p.Type != "transfer" || !p.Amount.Amount.Equal(decimal.RequireFromString("10")) ||
+		p.Amount.Currency != "USD" || p.PayeeWallet != "wal_2" || p.Channel != ch.KeyID || p.Description != "dinner" ||
+		p.Metadata["table"] != "7" || p.Subsidiary != "TEST" || p.IdempotencyKey != "order-42-try" {
+		t.Errorf("record %+v", p)
+	}
+
+	var got Payment
+	if _, err := c.Do(ctx, "GET", "/v1/payments/"+acc.ID, nil, "", &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "accepted" || got.Amount != "10.00" || got.SourceWalletID != "wal_1" || string(got.Fees) != "[]" {
+		t.Errorf("status %+v", got)
+	}
+	other, _ := api.channel(t, channels.AllScopes, 0)
+	if _, err := other.Do(ctx, "GET", "/v1/payments/"+acc.ID, nil, "", nil); client.Code(err) != "payment_not_found" {
+		t.Errorf("another channel reading the payment: %v", err)
+	}
+}
+
+func TestTopUpIsKeyedByTheCreditedWallet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, _ := api.channel(t, channels.AllScopes, 0)
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(`{"type":"topup","amount":"5","currency":"JPY","destination_wallet_id":"wal_9"}`), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	recs := api.requested(t)
+	if len(recs) != 1 || string(recs[0].Key) != "wal_9" || api.decodePayment(t, recs[0]).Method != "bank" {
+		t.Errorf("top-up records %v", recs)
+	}
+}
+
+func outcome(id, status, reason string) *schemas.PaymentOutcome {
+	return &schemas.PaymentOutcome{
+		Meta:       schemas.Meta{EventID: newEventID(), PaymentID: id},
+		OccurredAt: time.Now().UTC(), Status: status, Stage: "posting", ReasonCode: reason, Type: "transfer",
+		Amount:    schemas.Money{Amount: decimal.RequireFromString("10"), Currency: "USD"},
+		Fees:      []schemas.OutcomeFee{{Code: "p2p_fee", Amount: schemas.Money{Amount: decimal.RequireFromString("0.5"), Currency: "USD"}, VAT: schemas.Money{Amount: decimal.RequireFromString("0.05"), Currency: "USD"}}},
+		Decisions: []schemas.Decision{{Stage: "risk", Decision: "approve"}, {Stage: "posting", Decision: status}},
+	}
+}
+
+func TestOutcomesCompleteThePaymentAndQueueWebhooks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, ch := api.channel(t, channels.AllScopes, 0)
+	if _, err := c.Do(ctx, "POST", "/v1/webhooks", []byte(`{"url":"https://shop.example/h","event_types":["payment.succeeded"]}`), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	var acc PaymentAccepted
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "", &acc); err != nil {
+		t.Fatal(err)
+	}
+	posted := outcome(acc.ID, "posted", "")
+	for range 2 { // the same outcome read twice
+		if err := api.server.ApplyOutcomes(ctx, []*schemas.PaymentOutcome{posted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A stale outcome read late does not move a final status back.
+	if err := api.server.ApplyOutcomes(ctx, []*schemas.PaymentOutcome{outcome(acc.ID, "pending", "")}); err != nil {
+		t.Fatal(err)
+	}
+	var got Payment
+	if _, err := c.Do(ctx, "GET", "/v1/payments/"+acc.ID, nil, "", &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "succeeded" || got.CompletedAt == nil ||
+		string(got.Fees) != `[{"code":"p2p_fee","amount":"0.50","currency":"USD","vat":"0.05"}]` ||
+		!strings.Contains(string(got.Decisions), `"stage":"risk","decision":"approve"`) {
+		t.Errorf("after outcome: %+v fees %s decisions %s", got, got.Fees, got.Decisions)
+	}
+	var n int
+	if err := api.db.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		WHERE w.channel_key = $1 AND d.event_type = 'payment.succeeded'`, ch.KeyID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d webhook deliveries queued (%v), want 1", n, err)
+	}
+}
+
+func TestWaitModeAnswersWithTheOutcome(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	api := newTestAPI(t)
+	c, _ := api.channel(t, channels.AllScopes, 0)
+	go func() { _ = api.server.ReadOutcomes(ctx, kgo.SeedBrokers(api.kafka.Brokers...)) }()
+
+	// The pipeline's stand-in: answer every request with a rejection on payments.outcomes.
+	pipeline := api.kafka.Client(t, kgo.ConsumeTopics(string(catalog.PaymentsRequested)))
+	go func() {
+		for ctx.Err() == nil {
+			fs := pipeline.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				p := api.decodePayment(t, r)
+				b, err := api.serde.Encode(catalog.PaymentsOutcomes, outcome(p.PaymentID, "rejected", "insufficient_funds"))
+				if err != nil {
+					return
+				}
+				pipeline.Produce(ctx, &kgo.Record{Topic: string(catalog.PaymentsOutcomes), Key: r.Key, Value: b}, nil)
+			})
+		}
+	}()
+
+	var got Payment
+	resp, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "", &got, http.Header{"Prefer": {"wait=10"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != http.StatusOK || got.Status != "rejected" || got.ReasonCode != "insufficient_funds" {
+		t.Errorf("wait mode: %d %+v", resp.Status, got)
+	}
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "", nil, http.Header{"Prefer": {"wait=31"}}); client.Code(err) != "invalid_prefer" {
+		t.Errorf("wait=31: %v", err)
+	}
+}
+
+func TestHoldOperations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, _ := api.channel(t, channels.AllScopes, 0)
+	var hold, transfer PaymentAccepted
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(`{"type":"hold","amount":"20.00","currency":"USD","source_wallet_id":"wal_1","destination_wallet_id":"wal_3"}`), "", &hold); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "", &transfer); err != nil {
+		t.Fatal(err)
+	}
+	var capture PaymentAccepted
+	if _, err := c.Do(ctx, "POST", "/v1/payments/"+hold.ID+"/capture", []byte(`{"amount":"5.00","mode":"keep_rest"}`), "", &capture); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ path, body, code string }{
+		{"/v1/payments/" + transfer.ID + "/capture", `{"amount":"5.00"}`, "not_a_hold"},
+		{"/v1/payments/" + hold.ID + "/void", `{"amount":"5.00"}`, "invalid_operation"},
+		{"/v1/payments/" + hold.ID + "/capture", `{"amount":"5.00","mode":"keep_all"}`, "invalid_operation"},
+		{"/v1/payments/" + hold.ID + "/capture", `{"amount":"5.001"}`, "invalid_amount"},
+		{"/v1/payments/" + hold.ID + "/refund", `{"amount":"1.00"}`, "not_refundable"},
+		{"/v1/payments/pay_00000000000000000000000000000000/void", `{}`, "payment_not_found"},
+	}
+	for _, tt := range tests {
+		if _, err := c.Do(ctx, "POST", tt.path, []byte(tt.body), "", nil); client.Code(err) != tt.code {
+			t.Errorf("POST %s %s: %v, want %s", tt.path, tt.body, err, tt.code)
+		}
+	}
+	var refund PaymentAccepted
+	if _, err := c.Do(ctx, "POST", "/v1/payments/"+transfer.ID+"/refund", []byte(`{"amount":"4.00"}`), "", &refund); err != nil {
+		t.Fatal(err)
+	}
+
+	recs := api.requested(t)
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want hold, transfer, capture, refund", len(recs))
+	}
+	byID := map[string]*schemas.Payment{}
+	keys := map[string]string{}
+	for _, r := range recs {
+		p := api.decodePayment(t, r)
+		byID[p.PaymentID], keys[p.PaymentID] = p, string(r.Key)
+	}
+	cp := byID[capture.ID]
+	if cp == nil || cp.Operation != "capture" || cp.TargetPaymentID != hold.ID || cp.CaptureMode != "keep_rest" ||
+		!cp.Amount.Amount.Equal(decimal.RequireFromString("5")) || keys[capture.ID] != "wal_1" {
+		t.Errorf("capture record %+v key %s", cp, keys[capture.ID])
+	}
+	rf := byID[refund.ID]
+	if rf == nil || rf.Operation != "refund" || rf.TargetPaymentID != transfer.ID || rf.PayerWallet != "wal_2" || keys[refund.ID] != "wal_2" {
+		t.Errorf("refund record %+v key %s: want it paid by the original payee", rf, keys[refund.ID])
+	}
+}
