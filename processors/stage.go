@@ -22,6 +22,16 @@ type Stage interface {
 	Process(ctx context.Context, in *Input, st State) (Result, error)
 }
 
+// BatchPreparer is implemented by a stage that does better with a whole batch at once:
+// the posting stage applies a Kafka batch's postings in one database transaction. When
+// such a stage is the first of its hop, the runner calls Prepare with every decodable
+// input of the batch, in order, before it calls Process for each of them within the same
+// Kafka transaction. An error from Prepare is transient: the batch is aborted and retried.
+// Process must still work for an input Prepare did not see (a fused hop, a retry).
+type BatchPreparer interface {
+	Prepare(ctx context.Context, ins []*Input) error
+}
+
 // StageFunc adapts a function to Stage.
 type StageFunc func(ctx context.Context, in *Input, st State) (Result, error)
 

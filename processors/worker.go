@@ -355,8 +355,20 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	produce := func(r *kgo.Record) { sess.Produce(produceCtx, r, promise.Promise()) }
 	t := newTally()
 	var transient error
-	for _, r := range recs {
-		if err := w.processRecord(ctx, r, produce, t); err != nil {
+	decoded, err := w.prepare(ctx, recs)
+	if err != nil {
+		transient = err
+		w.log.Warn("transient error preparing the batch; aborting it to retry", "hop", w.hop.Name(), "err", err)
+	}
+	for i, r := range recs {
+		if transient != nil {
+			break
+		}
+		var pre *decodedRecord
+		if decoded != nil {
+			pre = &decoded[i]
+		}
+		if err := w.processRecord(ctx, r, pre, produce, t); err != nil {
 			transient = err
 			w.log.Warn("transient error; aborting the batch to retry it", "topic", r.Topic,
 				"partition", r.Partition, "offset", r.Offset, "err", err)
@@ -411,11 +423,62 @@ type item struct {
 	headers map[string]string
 }
 
-// processRecord runs one input record through the hop's stages. Poison records go to a
-// dead-letter topic; the error it returns is transient.
-func (w *worker) processRecord(ctx context.Context, r *kgo.Record, produce func(*kgo.Record), t *tally) error {
+// decodedRecord is a record decoded ahead of processing, for a BatchPreparer.
+type decodedRecord struct {
+	value any
+	err   error
+}
+
+// prepare decodes the batch and hands it to the hop's first stage when that stage is a
+// BatchPreparer; otherwise it does nothing and returns nil.
+func (w *worker) prepare(ctx context.Context, recs []*kgo.Record) ([]decodedRecord, error) {
 	first := w.hop.Stages[0]
-	v, err := w.codec.Decode(catalog.Topic(r.Topic), r.Value)
+	bp, ok := first.Stage.(BatchPreparer)
+	if !ok {
+		return nil, nil
+	}
+	decoded := make([]decodedRecord, len(recs))
+	ins := make([]*Input, 0, len(recs))
+	for i, r := range recs {
+		v, err := w.codec.Decode(catalog.Topic(r.Topic), r.Value)
+		decoded[i] = decodedRecord{value: v, err: err}
+		if err == nil && catalog.Topic(r.Topic) == first.Input {
+			ins = append(ins, &Input{Topic: first.Input, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: v})
+		}
+	}
+	if len(ins) == 0 {
+		return decoded, nil
+	}
+	if err := safePrepare(ctx, bp, ins); err != nil {
+		return nil, fmt.Errorf("preparing batch for %s: %w", first.Name, err)
+	}
+	return decoded, nil
+}
+
+// safePrepare turns a panic in Prepare into an error: the batch is retried, and a stage
+// that panics on every try keeps the partition waiting, which an operator sees in the
+// retry metric, rather than losing records.
+func safePrepare(ctx context.Context, bp BatchPreparer, ins []*Input) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("prepare panicked: %v", p)
+		}
+	}()
+	return bp.Prepare(ctx, ins)
+}
+
+// processRecord runs one input record through the hop's stages. Poison records go to a
+// dead-letter topic; the error it returns is transient. pre, when not nil, is the record
+// already decoded.
+func (w *worker) processRecord(ctx context.Context, r *kgo.Record, pre *decodedRecord, produce func(*kgo.Record), t *tally) error {
+	first := w.hop.Stages[0]
+	var v any
+	var err error
+	if pre != nil {
+		v, err = pre.value, pre.err
+	} else {
+		v, err = w.codec.Decode(catalog.Topic(r.Topic), r.Value)
+	}
 	if err != nil {
 		w.deadLetter(first.Name, catalog.Topic(r.Topic), r.Key, r.Value, "", fmt.Errorf("decoding: %w", err), r, produce, t)
 		return nil

@@ -1,0 +1,74 @@
+package processors
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+// batchStage prepares whole batches, as the posting stage does with the ledger: Process
+// answers from what Prepare decided, and Prepare fails a few times like a database would.
+type batchStage struct {
+	mu        sync.Mutex
+	prepared  map[string]bool
+	batches   int
+	maxBatch  int
+	failFirst int
+	unseen    int // Process calls for inputs Prepare had not seen
+}
+
+func (b *batchStage) Prepare(_ context.Context, ins []*Input) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failFirst > 0 {
+		b.failFirst--
+		return errors.New("database is down")
+	}
+	b.batches++
+	b.maxBatch = max(b.maxBatch, len(ins))
+	for _, in := range ins {
+		b.prepared[in.Value.(msg).ID] = true
+	}
+	return nil
+}
+
+func (b *batchStage) Process(_ context.Context, in *Input, _ State) (Result, error) {
+	m := in.Value.(msg)
+	b.mu.Lock()
+	if !b.prepared[m.ID] {
+		b.unseen++
+	}
+	b.mu.Unlock()
+	m.Hops++
+	return Result{Outputs: []Output{{Topic: topicOut, Value: m}}}, nil
+}
+
+func TestBatchPreparerSeesWholeBatchesAndRetriesThem(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	c.topics(t, []catalog.Topic{topicIn, topicOut})
+	produced := c.produce(t, topicIn, 3000, 30, nil)
+
+	stage := &batchStage{prepared: map[string]bool{}, failFirst: 3}
+	m := testMetrics(t)
+	hop := Hop{Stages: []Definition{{Name: "batched", Input: topicIn, Group: groupA,
+		Outputs: []catalog.Topic{topicOut}, Stage: stage}}}
+	r := start(testConfig(c, "w", 500), hop, m, quietLog())
+	c.waitCaughtUp(t, groupA, topicIn, 30*time.Second)
+	r.stop(t)
+
+	checkExactlyOnce(t, decodeAll(t, c.readAll(t, topicOut)), produced, 1)
+	if stage.unseen != 0 {
+		t.Errorf("%d records were processed without being prepared", stage.unseen)
+	}
+	if stage.maxBatch < 2 {
+		t.Errorf("largest prepared batch %d: Prepare is not seeing batches", stage.maxBatch)
+	}
+	if got := len(stage.prepared); got != 3000 {
+		t.Errorf("prepared %d distinct records, want 3000", got)
+	}
+}
