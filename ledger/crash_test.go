@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -10,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// connKiller has the server terminate a connection the moment it starts a COPY: the
-// middle of a batch, after its balance rows are locked and its ids claimed.
+// connKiller has the server terminate a connection the moment it sends the writes of a
+// batch: the middle of it, after its balance rows are locked and its ids claimed.
 type connKiller struct {
 	armed atomic.Bool
 	admin *pgxpool.Pool
@@ -24,8 +25,12 @@ func (k *connKiller) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 
 func (k *connKiller) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-func (k *connKiller) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
-	if k.armed.CompareAndSwap(true, false) {
+func (k *connKiller) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	writes := false
+	for _, q := range data.Batch.QueuedQueries {
+		writes = writes || strings.Contains(q.SQL, "INSERT INTO transfers")
+	}
+	if writes && k.armed.CompareAndSwap(true, false) {
 		if _, err := k.admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, conn.PgConn().PID()); err == nil {
 			k.hits.Add(1)
 		}
@@ -33,7 +38,9 @@ func (k *connKiller) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, _ p
 	return ctx
 }
 
-func (k *connKiller) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyFromEndData) {}
+func (k *connKiller) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (k *connKiller) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 func TestCrashMidBatchThenRetry(t *testing.T) {
 	t.Parallel()
