@@ -54,7 +54,7 @@ type transferRows struct {
 }
 
 type itemRows struct {
-	account, transfer, posted, pending, balance, pendingBalance []int64
+	account, transfer, balance, pendingBalance []int64
 	shard                                                       []int16
 	currency                                                    []string
 }
@@ -275,8 +275,6 @@ func (e *engine) applyGroup(g *group, ids []int64) error {
 		it.account = append(it.account, int64(lg.debit), int64(lg.credit))
 		it.shard = append(it.shard, lg.debitShard, lg.creditShard)
 		it.transfer = append(it.transfer, id, id)
-		it.posted = append(it.posted, -lg.amt, lg.amt)
-		it.pending = append(it.pending, -lg.pend, lg.pend)
 		it.balance = append(it.balance, db.cPost-db.dPost, cb.cPost-cb.dPost)
 		it.pendingBalance = append(it.pendingBalance, db.cPend-db.dPend, cb.cPend-cb.dPend)
 		it.currency = append(it.currency, lg.currency, lg.currency)
@@ -293,7 +291,7 @@ func (e *engine) truncate(m [2]int) {
 	t.id, t.paymentID, t.code, t.debit, t.credit = t.id[:n], t.paymentID[:n], t.code[:n], t.debit[:n], t.credit[:n]
 	t.debitShard, t.creditShard, t.amt, t.pend, t.currency, t.hold = t.debitShard[:n], t.creditShard[:n], t.amt[:n], t.pend[:n], t.currency[:n], t.hold[:n]
 	it, n := &e.items, m[1]
-	it.account, it.shard, it.transfer, it.posted, it.pending = it.account[:n], it.shard[:n], it.transfer[:n], it.posted[:n], it.pending[:n]
+	it.account, it.shard, it.transfer = it.account[:n], it.shard[:n], it.transfer[:n]
 	it.balance, it.pendingBalance, it.currency = it.balance[:n], it.pendingBalance[:n], it.currency[:n]
 }
 
@@ -309,10 +307,9 @@ SELECT v.id, v.pid, v.code, v.dr, v.cr, v.ds, v.cs, v.amt * c.unit, v.pend * c.u
               $8::bigint[], $9::bigint[], $10::text[], $11::bigint[]) v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold)
   JOIN currencies c ON c.code = v.cur`
 	insertItems = `
-INSERT INTO account_items (account_id, shard, at, transfer_id, posted_delta, pending_delta, balance, pending_balance)
-SELECT v.a, v.s, $1, v.t, v.p * c.unit, v.pp * c.unit, v.b * c.unit, v.pb * c.unit
-  FROM unnest($2::bigint[], $3::smallint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[])
-       v(a, s, t, p, pp, b, pb, cur)
+INSERT INTO account_items (account_id, shard, at, transfer_id, balance, pending_balance)
+SELECT v.a, v.s, $1, v.t, v.b * c.unit, v.pb * c.unit
+  FROM unnest($2::bigint[], $3::smallint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) v(a, s, t, b, pb, cur)
   JOIN currencies c ON c.code = v.cur`
 	// Absolute values are safe: every row written is locked by this transaction.
 	updateBalances = `
@@ -330,7 +327,7 @@ func (e *engine) queueWrites(b *pgx.Batch) {
 	}
 	t, it := &e.transfers, &e.items
 	b.Queue(insertTransfers, t.id, t.paymentID, t.code, t.debit, t.credit, t.debitShard, t.creditShard, t.amt, t.pend, t.currency, t.hold, e.at)
-	b.Queue(insertItems, e.at, it.account, it.shard, it.transfer, it.posted, it.pending, it.balance, it.pendingBalance, it.currency)
+	b.Queue(insertItems, e.at, it.account, it.shard, it.transfer, it.balance, it.pendingBalance, it.currency)
 	var accts, dp, dpo, cp, cpo []int64
 	var shards []int16
 	var curs []string

@@ -208,3 +208,47 @@ func TestDoubleSpend(t *testing.T) {
 	}
 	f.verify()
 }
+
+// Two workers posting the same batch at once (a rebalance can do that): every posting
+// lands once, and each worker gets the same answer.
+func TestConcurrentSameBatch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var wallets []Account
+	for range 10 {
+		wallets = append(wallets, f.wallet("20"))
+	}
+	var ps []Posting
+	for i := range 60 {
+		ps = append(ps, f.p2p(fmt.Sprintf("same-%d", i), wallets[i%10], wallets[(i+3)%10], "1", "0.1", "0.01"))
+	}
+	var wg sync.WaitGroup
+	out := make([][]Result, 4)
+	for w := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rs, err := f.l.PostBatch(f.ctx, ps, BatchOptions{Partition: w})
+			if err != nil {
+				t.Error(err)
+			}
+			out[w] = rs
+		}()
+	}
+	wg.Wait()
+	fresh := 0
+	for _, rs := range out {
+		for i, r := range rs {
+			if r.Status != Posted || fmt.Sprint(r.TransferIDs) != fmt.Sprint(out[0][i].TransferIDs) {
+				t.Fatalf("posting %d: %+v vs %+v", i, r, out[0][i])
+			}
+			if !r.Replayed {
+				fresh++
+			}
+		}
+	}
+	if fresh != len(ps) {
+		t.Fatalf("%d postings applied, want %d", fresh, len(ps))
+	}
+	f.verify()
+}
