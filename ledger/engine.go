@@ -55,8 +55,8 @@ type transferRows struct {
 
 type itemRows struct {
 	account, transfer, balance, pendingBalance []int64
-	shard                                                       []int16
-	currency                                                    []string
+	shard                                      []int16
+	currency                                   []string
 }
 
 func (l *Ledger) newEngine(partition int, groups []*group) *engine {
@@ -141,29 +141,33 @@ func (e *engine) checkStatic(lg *leg) error {
 	return nil
 }
 
-// lockBalances locks the balance rows in key order and reads them in minor units.
+// lockBalances locks the balance rows in key order and reads them in minor units. The
+// lateral lookup makes the plan a nested loop over the sorted keys, so rows are locked in
+// key order (no deadlock between batches) through the primary key, never a scan.
 const lockBalances = `
-SELECT b.account_id, b.shard, (b.debits_pending * c.factor)::bigint, (b.debits_posted * c.factor)::bigint,
-       (b.credits_pending * c.factor)::bigint, (b.credits_posted * c.factor)::bigint,
-       ceil(a.min_balance * c.factor)::bigint, a.frozen, a.closed, coalesce(a.allowed_mcc, '{}'), a.currency,
-       CASE WHEN b.shard = 0 AND a.shards > 0 AND a.no_overdraft THEN
-           (SELECT coalesce(sum(s.credits_posted - s.debits_posted - s.debits_pending), 0) * c.factor
-              FROM account_balances s WHERE s.account_id = b.account_id AND s.shard > 0)::bigint
-       ELSE 0 END
-  FROM unnest($1::bigint[], $2::smallint[]) k(account_id, shard)
-  JOIN account_balances b ON b.account_id = k.account_id AND b.shard = k.shard
-  JOIN accounts a ON a.id = b.account_id
-  JOIN currencies c ON c.code = a.currency
- ORDER BY b.account_id, b.shard
-   FOR UPDATE OF b`
+SELECT k.account_id, k.shard, b.*
+  FROM unnest($1::bigint[], $2::smallint[], $3::bigint[]) k(account_id, shard, factor)
+ CROSS JOIN LATERAL (
+       SELECT (b.debits_pending * k.factor)::bigint, (b.debits_posted * k.factor)::bigint,
+              (b.credits_pending * k.factor)::bigint, (b.credits_posted * k.factor)::bigint,
+              ceil(a.min_balance * k.factor)::bigint, a.frozen, a.closed, coalesce(a.allowed_mcc, '{}'),
+              CASE WHEN b.shard = 0 AND a.shards > 0 AND a.no_overdraft THEN
+                  (SELECT coalesce(sum(s.credits_posted - s.debits_posted - s.debits_pending), 0) * k.factor
+                     FROM account_balances s WHERE s.account_id = b.account_id AND s.shard > 0)::bigint
+              ELSE 0 END
+         FROM account_balances b JOIN accounts a ON a.id = b.account_id
+        WHERE b.account_id = k.account_id AND b.shard = k.shard
+          FOR UPDATE OF b) b`
 
 // queue adds the lock and id allocation to a batch; the ids are drawn after the locks, so
 // transfer ids and times grow along every balance row.
 func (e *engine) queue(b *pgx.Batch) {
 	accts := make([]int64, len(e.keys))
 	shards := make([]int16, len(e.keys))
+	factors := make([]int64, len(e.keys))
 	for i, k := range e.keys {
 		accts[i], shards[i] = int64(k.account), k.shard
+		factors[i] = pow10[e.l.currencies[e.meta[k.account].currency].Exponent]
 	}
 	n := 0
 	for _, g := range e.groups {
@@ -171,7 +175,7 @@ func (e *engine) queue(b *pgx.Batch) {
 			n += len(g.legs)
 		}
 	}
-	b.Queue(lockBalances, accts, shards)
+	b.Queue(lockBalances, accts, shards, factors)
 	b.Queue(`SELECT clock_timestamp(), array(SELECT nextval('transfer_ids') FROM generate_series(1, $1::int))`, n)
 }
 
@@ -188,10 +192,11 @@ func (e *engine) read(br pgx.BatchResults) error {
 		all = append(all, balance{})
 		b := &all[len(all)-1]
 		if err := rows.Scan(&k.account, &k.shard, &b.dPend, &b.dPost, &b.cPend, &b.cPost, &b.minBalance, &b.frozen, &b.closed,
-			&b.allowedMCC, &b.currency, &b.others); err != nil {
+			&b.allowedMCC, &b.others); err != nil {
 			rows.Close()
 			return fmt.Errorf("locking balances: %w", err)
 		}
+		b.currency = e.meta[k.account].currency
 		e.bals[k] = b
 	}
 	rows.Close()
