@@ -5,7 +5,7 @@ import "github.com/shopspring/decimal"
 // maxUnits bounds an amount in minor units. The posting engine computes in int64 minor
 // units (no big-number allocation per leg); with amounts below 10^17 units, balances
 // have room for 90 of the largest amounts before int64 could overflow, and balance
-// reads cast to bigint, so an overflow would fail loudly, never wrap.
+// reads cast to bigint, so an overflow would fail loudly, never wrap. Amounts are below it.
 const maxUnits = int64(1e17)
 
 var pow10 = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
@@ -19,7 +19,7 @@ func toUnits(d decimal.Decimal, exp int32) (int64, bool) {
 	c, k := d.CoefficientInt64(), d.Exponent()+exp
 	switch {
 	case k >= 0 && int(k) < len(pow10):
-		if c != 0 && (c > maxUnits/pow10[k] || c < -maxUnits/pow10[k]) {
+		if lim := (maxUnits - 1) / pow10[k]; c > lim || c < -lim {
 			return 0, false
 		}
 		return c * pow10[k], true
