@@ -43,20 +43,16 @@ type engine struct {
 	ids       []int64
 	at        time.Time
 	transfers transferRows
-	items     itemRows
 }
 
-// transferRows and itemRows are the columns written with one INSERT ... unnest each.
+// transferRows are the columns of the transfers and, with the running balances of each
+// side, of their account items; one statement writes both from the same arrays.
 type transferRows struct {
 	id, debit, credit, amt, pend, hold []int64
+	debitBal, debitPend                []int64 // balances of the debit side's row after the transfer
+	creditBal, creditPend              []int64
 	paymentID, code, currency          []string
 	debitShard, creditShard            []int16
-}
-
-type itemRows struct {
-	account, transfer, balance, pendingBalance []int64
-	shard                                      []int16
-	currency                                   []string
 }
 
 func (l *Ledger) newEngine(partition int, groups []*group) *engine {
@@ -276,28 +272,21 @@ func (e *engine) applyGroup(g *group, ids []int64) error {
 		t.debit, t.credit = append(t.debit, int64(lg.debit)), append(t.credit, int64(lg.credit))
 		t.debitShard, t.creditShard = append(t.debitShard, lg.debitShard), append(t.creditShard, lg.creditShard)
 		t.amt, t.pend, t.currency, t.hold = append(t.amt, lg.amt), append(t.pend, lg.pend), append(t.currency, lg.currency), append(t.hold, lg.holdID)
-		it := &e.items
-		it.account = append(it.account, int64(lg.debit), int64(lg.credit))
-		it.shard = append(it.shard, lg.debitShard, lg.creditShard)
-		it.transfer = append(it.transfer, id, id)
-		it.balance = append(it.balance, db.cPost-db.dPost, cb.cPost-cb.dPost)
-		it.pendingBalance = append(it.pendingBalance, db.cPend-db.dPend, cb.cPend-cb.dPend)
-		it.currency = append(it.currency, lg.currency, lg.currency)
+		t.debitBal, t.debitPend = append(t.debitBal, db.cPost-db.dPost), append(t.debitPend, db.cPend-db.dPend)
+		t.creditBal, t.creditPend = append(t.creditBal, cb.cPost-cb.dPost), append(t.creditPend, cb.cPend-cb.dPend)
 	}
 	g.ids = ids
 	return nil
 }
 
-func (e *engine) mark() [2]int { return [2]int{len(e.transfers.id), len(e.items.account)} }
+func (e *engine) mark() int { return len(e.transfers.id) }
 
 // truncate drops the rows of a refused group.
-func (e *engine) truncate(m [2]int) {
-	t, n := &e.transfers, m[0]
+func (e *engine) truncate(n int) {
+	t := &e.transfers
 	t.id, t.paymentID, t.code, t.debit, t.credit = t.id[:n], t.paymentID[:n], t.code[:n], t.debit[:n], t.credit[:n]
 	t.debitShard, t.creditShard, t.amt, t.pend, t.currency, t.hold = t.debitShard[:n], t.creditShard[:n], t.amt[:n], t.pend[:n], t.currency[:n], t.hold[:n]
-	it, n := &e.items, m[1]
-	it.account, it.shard, it.transfer = it.account[:n], it.shard[:n], it.transfer[:n]
-	it.balance, it.pendingBalance, it.currency = it.balance[:n], it.pendingBalance[:n], it.currency[:n]
+	t.debitBal, t.debitPend, t.creditBal, t.creditPend = t.debitBal[:n], t.debitPend[:n], t.creditBal[:n], t.creditPend[:n]
 }
 
 // Amounts travel as int64 minor units and become NUMERIC at the currency's exponent in
@@ -305,17 +294,19 @@ func (e *engine) truncate(m [2]int) {
 // of the posting path on both sides.
 const (
 	insertTransfers = `
-INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
-                       amount, pending_amount, currency, hold_id, created_at)
-SELECT v.id, v.pid, v.code, v.dr, v.cr, v.ds, v.cs, v.amt * c.unit, v.pend * c.unit, v.cur, nullif(v.hold, 0), $12
-  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
-              $8::bigint[], $9::bigint[], $10::text[], $11::bigint[]) v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold)
-  JOIN currencies c ON c.code = v.cur`
-	insertItems = `
+WITH v AS MATERIALIZED (
+    SELECT v.*, c.unit
+      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
+                  $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
+           v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)
+      JOIN currencies c ON c.code = v.cur),
+t AS (
+    INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
+                           amount, pending_amount, currency, hold_id, created_at)
+    SELECT id, pid, code, dr, cr, ds, cs, amt * unit, pend * unit, cur, nullif(hold, 0), $16 FROM v)
 INSERT INTO account_items (account_id, shard, at, transfer_id, balance, pending_balance)
-SELECT v.a, v.s, $1, v.t, v.b * c.unit, v.pb * c.unit
-  FROM unnest($2::bigint[], $3::smallint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) v(a, s, t, b, pb, cur)
-  JOIN currencies c ON c.code = v.cur`
+SELECT x.a, x.s, $16, v.id, x.b * v.unit, x.pb * v.unit
+  FROM v CROSS JOIN LATERAL (VALUES (v.dr, v.ds, v.db, v.dpb), (v.cr, v.cs, v.cb, v.cpb)) x(a, s, b, pb)`
 	// Absolute values are safe: every row written is locked by this transaction.
 	updateBalances = `
 UPDATE account_balances b
@@ -330,9 +321,9 @@ func (e *engine) queueWrites(b *pgx.Batch) {
 	if len(e.transfers.id) == 0 {
 		return
 	}
-	t, it := &e.transfers, &e.items
-	b.Queue(insertTransfers, t.id, t.paymentID, t.code, t.debit, t.credit, t.debitShard, t.creditShard, t.amt, t.pend, t.currency, t.hold, e.at)
-	b.Queue(insertItems, e.at, it.account, it.shard, it.transfer, it.balance, it.pendingBalance, it.currency)
+	t := &e.transfers
+	b.Queue(insertTransfers, t.id, t.paymentID, t.code, t.debit, t.credit, t.debitShard, t.creditShard, t.amt, t.pend, t.currency, t.hold,
+		t.debitBal, t.debitPend, t.creditBal, t.creditPend, e.at)
 	var accts, dp, dpo, cp, cpo []int64
 	var shards []int16
 	var curs []string
