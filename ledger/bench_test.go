@@ -124,6 +124,18 @@ func BenchmarkPostBatch(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+	// The ledger the benchmark built must be sound, and checking it must stay quick.
+	start := time.Now()
+	rep, err := Verify(ctx, pool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var transfers int64
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM transfers`).Scan(&transfers)
+	b.Logf("verify over %d transfers took %s:\n%s", transfers, time.Since(start).Round(time.Millisecond), rep)
+	if !rep.OK() {
+		b.Fatal("ledger invariants broken")
+	}
 }
 
 // benchLedger creates the wallets in bulk (the API would take minutes with fsync on) and

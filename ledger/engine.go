@@ -155,8 +155,9 @@ SELECT k.account_id, k.shard, b.*
         WHERE b.account_id = k.account_id AND b.shard = k.shard
           FOR UPDATE OF b) b`
 
-// queue adds the lock and id allocation to a batch; the ids are drawn after the locks, so
-// transfer ids and times grow along every balance row.
+// queue adds the lock, the transfer ids and the batch time to a batch. The time is read
+// after the locks, so it never goes back along a balance row: statements order by
+// (time, transfer id), and ids grow within a batch.
 func (e *engine) queue(b *pgx.Batch) {
 	accts := make([]int64, len(e.keys))
 	shards := make([]int16, len(e.keys))
