@@ -82,10 +82,11 @@ func checkCredit(b *balance, l *leg) error {
 }
 
 // shardFor picks the balance row a side of a leg lands on. Debits of accounts with a
-// balance rule stay on shard 0 where they serialise and are checked; everything else on
-// a hot account spreads by partition.
+// balance rule stay on shard 0 where they serialise and are checked against the whole
+// account, unless the account checks each shard on its own; everything else on a hot
+// account spreads by partition.
 func shardFor(m accountMeta, debit bool, partition int) int16 {
-	if m.shards == 0 || (debit && (m.noOverdraft || m.creditOnly)) {
+	if m.shards == 0 || (debit && (m.noOverdraft || m.creditOnly) && !m.shardDebits) {
 		return 0
 	}
 	if partition < 0 {

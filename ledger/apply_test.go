@@ -86,6 +86,7 @@ func TestShardFor(t *testing.T) {
 		{"hot debit with a rule stays on 0", accountMeta{shards: 4, noOverdraft: true}, true, 7, 0},
 		{"hot debit without a rule spreads", accountMeta{shards: 4}, true, 5, 2},
 		{"negative partition", accountMeta{shards: 4}, false, -3, 4},
+		{"shard-checked debit spreads", accountMeta{shards: 4, noOverdraft: true, shardDebits: true}, true, 6, 3},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

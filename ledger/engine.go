@@ -105,7 +105,7 @@ func (e *engine) prepare(ctx context.Context, q querier) error {
 }
 
 func (e *engine) checkStatic(lg *leg) error {
-	if lg.debit == lg.credit {
+	if lg.debit == lg.credit && (lg.code != CodeRebalance || lg.debitShard == lg.creditShard) {
 		return fieldError("credit", ErrInvalid, lg.credit)
 	}
 	for _, side := range []struct {
@@ -147,7 +147,7 @@ SELECT k.account_id, k.shard, b.*
        SELECT (b.debits_pending * k.factor)::bigint, (b.debits_posted * k.factor)::bigint,
               (b.credits_pending * k.factor)::bigint, (b.credits_posted * k.factor)::bigint,
               ceil(a.min_balance * k.factor)::bigint, a.frozen, a.closed, coalesce(a.allowed_mcc, '{}'),
-              CASE WHEN b.shard = 0 AND a.shards > 0 AND a.no_overdraft THEN
+              CASE WHEN b.shard = 0 AND a.shards > 0 AND a.no_overdraft AND NOT a.shard_debits THEN
                   (SELECT coalesce(sum(s.credits_posted - s.debits_posted - s.debits_pending), 0) * k.factor
                      FROM account_balances s WHERE s.account_id = b.account_id AND s.shard > 0)::bigint
               ELSE 0 END
@@ -261,7 +261,7 @@ func (e *engine) applyGroup(g *group, ids []int64) error {
 		db.dirty, cb.dirty = true, true
 		// A credit on a hot account's shard is spendable by a later debit of this batch,
 		// which is checked on shard 0.
-		if lg.creditShard > 0 {
+		if lg.creditShard > 0 && !e.meta[lg.credit].shardDebits {
 			if b0 := e.bals[balKey{lg.credit, 0}]; b0 != nil {
 				save(b0)
 				b0.others += lg.amt

@@ -59,8 +59,8 @@ func (l *Ledger) Statement(ctx context.Context, id AccountID, q StatementQuery) 
 		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	rows, err := l.pool.Query(ctx, `SELECT i.transfer_id, i.at, t.payment_id, t.code, i.shard,
-			CASE WHEN t.debit_account_id = i.account_id THEN -t.amount ELSE t.amount END,
-			CASE WHEN t.debit_account_id = i.account_id THEN -t.pending_amount ELSE t.pending_amount END, i.balance
+			CASE WHEN t.debit_account_id = i.account_id AND t.debit_shard = i.shard THEN -t.amount ELSE t.amount END,
+			CASE WHEN t.debit_account_id = i.account_id AND t.debit_shard = i.shard THEN -t.pending_amount ELSE t.pending_amount END, i.balance
 		FROM account_items i JOIN transfers t ON t.id = i.transfer_id
 		WHERE i.account_id = $1 AND (i.at, i.transfer_id) > ($2, $3) AND i.at < $4
 		ORDER BY i.at, i.transfer_id LIMIT $5`, id, after, afterID, to, q.Limit+1)

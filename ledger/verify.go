@@ -92,10 +92,11 @@ var invariants = []invariant{
 			FROM account_balances b LEFT JOIN LATERAL (
 				SELECT i.balance, i.pending_balance FROM account_items i WHERE i.account_id = b.account_id AND i.shard = b.shard
 				ORDER BY i.at DESC, i.transfer_id DESC LIMIT 1) x ON true) y`},
-	{"no_overdraft", "no account with a no-overdraft flag is below its minimum balance", `
-		SELECT count(*), count(*) FILTER (WHERE avail < min_balance),
-		coalesce(string_agg(id || ' at ' || avail, ',') FILTER (WHERE avail < min_balance), '')
-		FROM (SELECT a.id, a.min_balance, sum(b.credits_posted - b.debits_posted - b.debits_pending) avail
+	{"no_overdraft", "no account with a no-overdraft flag is below its minimum balance (nor a shard of one that checks shards on their own below zero)", `
+		SELECT count(*), count(*) FILTER (WHERE avail < min_balance OR shard_bad),
+		coalesce(string_agg(id || ' at ' || avail, ',') FILTER (WHERE avail < min_balance OR shard_bad), '')
+		FROM (SELECT a.id, a.min_balance, sum(b.credits_posted - b.debits_posted - b.debits_pending) avail,
+			bool_or(a.shard_debits AND b.credits_posted - b.debits_posted - b.debits_pending < 0) shard_bad
 			FROM accounts a JOIN account_balances b ON b.account_id = a.id WHERE a.no_overdraft GROUP BY a.id) x`},
 	{"holds_within_held", "captured + voided <= held, and refunded <= captured, per hold and per capture", `
 		SELECT (SELECT count(*) FROM holds) + (SELECT count(*) FROM hold_ops WHERE kind IN ('capture', 'authorize')),

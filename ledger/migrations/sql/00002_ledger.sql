@@ -65,7 +65,10 @@ CREATE TABLE accounts (
     allowed_mcc   text[],
     -- a hot account spreads credits over this many balance rows (0 = one row only)
     shards        smallint NOT NULL DEFAULT 0 CHECK (shards BETWEEN 0 AND 64),
+    -- debits spread too, each shard keeping its own balance >= 0 (campaign budgets)
+    shard_debits  boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
+    CHECK (NOT shard_debits OR (shards > 0 AND min_balance = 0)),
     CHECK ((wallet_id IS NULL) = (purpose IN ('safeguarding', 'connector_clearing', 'fee_revenue',
         'vat_payable', 'campaign_budget', 'inter_subsidiary', 'fx_position', 'points_liability', 'adjustment')))
 );
@@ -116,7 +119,8 @@ CREATE TABLE transfers (
     currency          text NOT NULL,
     hold_id           bigint,
     created_at        timestamptz NOT NULL,
-    CHECK (debit_account_id <> credit_account_id),
+    -- the same account on both sides only moves funds between its shards (Rebalance)
+    CHECK (debit_account_id <> credit_account_id OR debit_shard <> credit_shard),
     CHECK (amount > 0 OR pending_amount <> 0)
 );
 -- A payment's transfers are found through postings.transfer_ids, holds and hold_ops; an
@@ -133,7 +137,7 @@ CREATE TABLE account_items (
     transfer_id     bigint NOT NULL,
     balance         numeric NOT NULL,
     pending_balance numeric NOT NULL,
-    PRIMARY KEY (account_id, at, transfer_id)
+    PRIMARY KEY (account_id, at, transfer_id, shard)
 );
 
 -- +goose StatementBegin
