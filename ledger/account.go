@@ -126,8 +126,13 @@ func (l *Ledger) openAccount(ctx context.Context, a Account) (Account, error) {
 	if err != nil {
 		return Account{}, fmt.Errorf("opening %s account: %w", a.Purpose, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO account_balances (account_id, shard) SELECT $1, generate_series(0, $2)`,
-		a.ID, a.Rules.Shards); err != nil {
+	var floor *decimal.Decimal
+	if a.Rules.NoOverdraft && (a.Rules.Shards == 0 || a.Rules.ShardDebits) {
+		floor = &a.Rules.MinBalance
+	}
+	// Shard 0 of a ShardDebits account takes nothing, so the floor matters on the others.
+	if _, err := tx.Exec(ctx, `INSERT INTO account_balances (account_id, shard, floor) SELECT $1, g, $3 FROM generate_series(0, $2) g`,
+		a.ID, a.Rules.Shards, floor); err != nil {
 		return Account{}, fmt.Errorf("opening balance rows: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -164,7 +164,7 @@ func benchLedger(b *testing.B, ctx context.Context, pool *pgxpool.Pool) (*Ledger
 		`INSERT INTO users (kind, display_name) SELECT 'customer', 'bench ' || g FROM generate_series(1, $1::int) g`,
 		`INSERT INTO wallets (user_id, subsidiary_id) SELECT id, 'SG01' FROM users`,
 		`INSERT INTO accounts (subsidiary_id, wallet_id, purpose, currency, no_overdraft) SELECT 'SG01', id, 'main', 'USD', true FROM wallets`,
-		`INSERT INTO account_balances (account_id, shard) SELECT id, 0 FROM accounts WHERE wallet_id IS NOT NULL`,
+		`INSERT INTO account_balances (account_id, shard, floor) SELECT id, 0, 0 FROM accounts WHERE wallet_id IS NOT NULL`,
 	} {
 		var args []any
 		if strings.Contains(q, "$1") {

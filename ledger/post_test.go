@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -251,4 +252,20 @@ func TestConcurrentSameBatch(t *testing.T) {
 		t.Fatalf("%d postings applied, want %d", fresh, len(ps))
 	}
 	f.verify()
+}
+
+// Beneath the ledger's own check, the database refuses a balance row below its floor:
+// even a faulty writer cannot overdraw a no-overdraft account.
+func TestDatabaseRefusesOverdraw(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	w := f.wallet("10")
+	_, err := f.db.Pool.Exec(f.ctx, `UPDATE account_balances SET debits_posted = debits_posted + 10.01 WHERE account_id = $1`, w.ID)
+	if err == nil || !strings.Contains(err.Error(), "account_balances_check") {
+		t.Fatalf("overdrawing update: %v", err)
+	}
+	allow := f.wallet("10", withRules(Rules{}))
+	if _, err := f.db.Pool.Exec(f.ctx, `UPDATE account_balances SET debits_posted = debits_posted + 20 WHERE account_id = $1`, allow.ID); err != nil {
+		t.Fatalf("an account without a rule may overdraw: %v", err)
+	}
 }

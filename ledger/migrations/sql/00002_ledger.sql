@@ -85,7 +85,12 @@ CREATE TABLE account_balances (
     debits_posted   numeric NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
     credits_pending numeric NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
     credits_posted  numeric NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
-    PRIMARY KEY (account_id, shard)
+    -- The balance rule as the database enforces it, a backstop under the ledger's own
+    -- check: set where one row alone must hold the minimum (shard 0 of a no-overdraft
+    -- account without shards; every shard of a ShardDebits account), null elsewhere.
+    floor           numeric,
+    PRIMARY KEY (account_id, shard),
+    CHECK (floor IS NULL OR credits_posted - debits_posted - debits_pending >= floor)
 ) WITH (fillfactor = 70);
 
 -- One row per payment id: the idempotency record and the stored outcome of Post, with
