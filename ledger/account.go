@@ -53,6 +53,11 @@ type Rules struct {
 	// partitions do not wait for each other; for hot accounts (fee revenue, VAT,
 	// merchants, campaign budgets). 0 keeps one row.
 	Shards int
+	// ShardDebits spreads debits over the shards as well, each shard keeping its own
+	// balance at or above zero, so debits from different partitions do not wait for each
+	// other either (campaign budgets paying rewards). A shard can run dry while others
+	// hold funds: Rebalance evens them out. Needs Shards > 0 and a zero MinBalance.
+	ShardDebits bool
 }
 
 // WalletRules are the usual rules of a customer's wallet account: no overdraft.
@@ -78,6 +83,7 @@ type accountMeta struct {
 	shards      int
 	noOverdraft bool
 	creditOnly  bool
+	shardDebits bool
 }
 
 // OpenWalletAccount opens the account of a wallet for a currency and purpose.
@@ -101,6 +107,9 @@ func (l *Ledger) openAccount(ctx context.Context, a Account) (Account, error) {
 	if a.Rules.Shards < 0 || a.Rules.Shards > 64 {
 		return Account{}, fieldError("shards", ErrInvalid, a.Rules.Shards)
 	}
+	if a.Rules.ShardDebits && (a.Rules.Shards == 0 || !a.Rules.MinBalance.IsZero()) {
+		return Account{}, fieldError("shard_debits", ErrInvalid, a.Rules.Shards)
+	}
 	var wallet *WalletID
 	if a.Wallet != 0 {
 		wallet = &a.Wallet
@@ -111,14 +120,19 @@ func (l *Ledger) openAccount(ctx context.Context, a Account) (Account, error) {
 	}
 	defer tx.Rollback(ctx)
 	err = tx.QueryRow(ctx, `INSERT INTO accounts (subsidiary_id, wallet_id, purpose, ref, currency, no_overdraft, min_balance,
-			credit_only, allowed_mcc, shards) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			credit_only, allowed_mcc, shards, shard_debits) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
 		a.Subsidiary, wallet, a.Purpose, a.Ref, a.Currency, a.Rules.NoOverdraft, a.Rules.MinBalance,
-		a.Rules.CreditOnly, a.Rules.AllowedMCC, a.Rules.Shards).Scan(&a.ID)
+		a.Rules.CreditOnly, a.Rules.AllowedMCC, a.Rules.Shards, a.Rules.ShardDebits).Scan(&a.ID)
 	if err != nil {
 		return Account{}, fmt.Errorf("opening %s account: %w", a.Purpose, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO account_balances (account_id, shard) SELECT $1, generate_series(0, $2)`,
-		a.ID, a.Rules.Shards); err != nil {
+	var floor *decimal.Decimal
+	if a.Rules.NoOverdraft && (a.Rules.Shards == 0 || a.Rules.ShardDebits) {
+		floor = &a.Rules.MinBalance
+	}
+	// Shard 0 of a ShardDebits account takes nothing, so the floor matters on the others.
+	if _, err := tx.Exec(ctx, `INSERT INTO account_balances (account_id, shard, floor) SELECT $1, g, $3 FROM generate_series(0, $2) g`,
+		a.ID, a.Rules.Shards, floor); err != nil {
 		return Account{}, fmt.Errorf("opening balance rows: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -128,12 +142,12 @@ func (l *Ledger) openAccount(ctx context.Context, a Account) (Account, error) {
 }
 
 const accountColumns = `id, subsidiary_id, coalesce(wallet_id, 0), purpose, ref, currency, no_overdraft, min_balance,
-	credit_only, coalesce(allowed_mcc, '{}'), shards, frozen, closed`
+	credit_only, coalesce(allowed_mcc, '{}'), shards, shard_debits, frozen, closed`
 
 func scanAccount(row pgx.Row) (Account, error) {
 	var a Account
 	err := row.Scan(&a.ID, &a.Subsidiary, &a.Wallet, &a.Purpose, &a.Ref, &a.Currency, &a.Rules.NoOverdraft,
-		&a.Rules.MinBalance, &a.Rules.CreditOnly, &a.Rules.AllowedMCC, &a.Rules.Shards, &a.Frozen, &a.Closed)
+		&a.Rules.MinBalance, &a.Rules.CreditOnly, &a.Rules.AllowedMCC, &a.Rules.Shards, &a.Rules.ShardDebits, &a.Frozen, &a.Closed)
 	return a, notFound(err)
 }
 
@@ -203,7 +217,7 @@ func (l *Ledger) meta(ctx context.Context, q querier, ids []AccountID) (map[Acco
 	if len(missing) == 0 {
 		return out, nil
 	}
-	rows, err := q.Query(ctx, `SELECT id, currency, subsidiary_id, shards, no_overdraft, credit_only FROM accounts WHERE id = ANY($1)`, missing)
+	rows, err := q.Query(ctx, `SELECT id, currency, subsidiary_id, shards, no_overdraft, credit_only, shard_debits FROM accounts WHERE id = ANY($1)`, missing)
 	if err != nil {
 		return nil, fmt.Errorf("reading accounts: %w", err)
 	}
@@ -211,7 +225,7 @@ func (l *Ledger) meta(ctx context.Context, q querier, ids []AccountID) (map[Acco
 	for rows.Next() {
 		var id AccountID
 		var m accountMeta
-		if err := rows.Scan(&id, &m.currency, &m.subsidiary, &m.shards, &m.noOverdraft, &m.creditOnly); err != nil {
+		if err := rows.Scan(&id, &m.currency, &m.subsidiary, &m.shards, &m.noOverdraft, &m.creditOnly, &m.shardDebits); err != nil {
 			return nil, fmt.Errorf("reading accounts: %w", err)
 		}
 		l.accounts.Store(id, m)

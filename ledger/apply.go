@@ -6,26 +6,27 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// balance is one locked balance row with the mutable account facts read under its lock.
+// balance is one locked balance row, in minor units, with the mutable account facts read
+// under its lock.
 type balance struct {
-	dPend, dPost, cPend, cPost decimal.Decimal
+	dPend, dPost, cPend, cPost int64
 	// others is the available balance on the account's other shards, for shard 0 of a hot
 	// account with a balance rule. Those shards only ever gain credits, so a stale value
 	// understates the balance and can never let a debit overdraw.
-	others     decimal.Decimal
-	minBalance decimal.Decimal
+	others     int64
+	minBalance int64
 	frozen     bool
 	closed     bool
 	allowedMCC []string
+	currency   string
 	dirty      bool
 }
 
-func (b *balance) available() decimal.Decimal {
-	return b.cPost.Sub(b.dPost).Sub(b.dPend).Add(b.others)
-}
+func (b *balance) available() int64 { return b.cPost - b.dPost - b.dPend + b.others }
 
 // leg is one transfer to apply: amount moves posted funds, pending changes the pending
-// columns of both sides (negative releases a reservation).
+// columns of both sides (negative releases a reservation). The engine fills amt and pend,
+// the same in minor units.
 type leg struct {
 	code        Code
 	debit       AccountID
@@ -34,18 +35,18 @@ type leg struct {
 	creditShard int16
 	amount      decimal.Decimal
 	pending     decimal.Decimal
+	amt, pend   int64
 	currency    string
 	mcc         string
 	paymentID   string
 	holdID      int64
 }
 
-// checkDebit applies a leg's debit side to b, or says why it may not. A change that does
-// not lower the available balance is allowed even below the minimum, so releases and
+// checkDebit says whether a leg's debit side may apply to b. A change that does not
+// lower the available balance is allowed even below the minimum, so releases and
 // captures of reserved funds always go through.
-func checkDebit(b *balance, m accountMeta, l leg) error {
-	adds := l.amount.IsPositive() || l.pending.IsPositive()
-	if adds {
+func checkDebit(b *balance, m accountMeta, l *leg) error {
+	if l.amt > 0 || l.pend > 0 {
 		switch {
 		case b.closed:
 			return fieldError("debit", ErrAccountClosed, l.debit)
@@ -57,34 +58,35 @@ func checkDebit(b *balance, m accountMeta, l leg) error {
 			return fieldError("mcc", ErrMCCNotAllowed, l.mcc)
 		}
 	}
-	if b.dPend.Add(l.pending).IsNegative() {
+	if b.dPend+l.pend < 0 {
 		return fieldError("pending", ErrInvalid, l.pending)
 	}
 	if m.noOverdraft {
 		before := b.available()
-		after := before.Sub(l.amount).Sub(l.pending)
-		if after.LessThan(b.minBalance) && after.LessThan(before) {
+		after := before - l.amt - l.pend
+		if after < b.minBalance && after < before {
 			return fieldError("debit", ErrInsufficientFunds, l.debit)
 		}
 	}
 	return nil
 }
 
-func checkCredit(b *balance, l leg) error {
-	if b.closed && (l.amount.IsPositive() || l.pending.IsPositive()) {
+func checkCredit(b *balance, l *leg) error {
+	if b.closed && (l.amt > 0 || l.pend > 0) {
 		return fieldError("credit", ErrAccountClosed, l.credit)
 	}
-	if b.cPend.Add(l.pending).IsNegative() {
+	if b.cPend+l.pend < 0 {
 		return fieldError("pending", ErrInvalid, l.pending)
 	}
 	return nil
 }
 
 // shardFor picks the balance row a side of a leg lands on. Debits of accounts with a
-// balance rule stay on shard 0 where they serialise and are checked; everything else on
-// a hot account spreads by partition.
+// balance rule stay on shard 0 where they serialise and are checked against the whole
+// account, unless the account checks each shard on its own; everything else on a hot
+// account spreads by partition.
 func shardFor(m accountMeta, debit bool, partition int) int16 {
-	if m.shards == 0 || (debit && (m.noOverdraft || m.creditOnly)) {
+	if m.shards == 0 || (debit && (m.noOverdraft || m.creditOnly) && !m.shardDebits) {
 		return 0
 	}
 	if partition < 0 {

@@ -48,5 +48,8 @@ func (cs currencies) checkAmount(field string, amount decimal.Decimal, currency 
 	if !amount.Equal(amount.Truncate(c.Exponent)) {
 		return fieldError(field, ErrTooManyDecimals, amount)
 	}
+	if _, ok := toUnits(amount, c.Exponent); !ok {
+		return fieldError(field, ErrTooLarge, amount)
+	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 )
 
@@ -43,8 +42,17 @@ type engine struct {
 	bals      map[balKey]*balance
 	ids       []int64
 	at        time.Time
-	transfers [][]any
-	items     [][]any
+	transfers transferRows
+}
+
+// transferRows are the columns of the transfers and, with the running balances of each
+// side, of their account items; one statement writes both from the same arrays.
+type transferRows struct {
+	id, debit, credit, amt, pend, hold []int64
+	debitBal, debitPend                []int64 // balances of the debit side's row after the transfer
+	creditBal, creditPend              []int64
+	paymentID, code, currency          []string
+	debitShard, creditShard            []int16
 }
 
 func (l *Ledger) newEngine(partition int, groups []*group) *engine {
@@ -97,7 +105,7 @@ func (e *engine) prepare(ctx context.Context, q querier) error {
 }
 
 func (e *engine) checkStatic(lg *leg) error {
-	if lg.debit == lg.credit {
+	if lg.debit == lg.credit && (lg.code != CodeRebalance || lg.debitShard == lg.creditShard) {
 		return fieldError("credit", ErrInvalid, lg.credit)
 	}
 	for _, side := range []struct {
@@ -112,6 +120,14 @@ func (e *engine) checkStatic(lg *leg) error {
 			return fieldError(side.name, ErrCurrencyMismatch, lg.currency)
 		}
 	}
+	exp := e.l.currencies[lg.currency].Exponent
+	var ok1, ok2 bool
+	if lg.amt, ok1 = toUnits(lg.amount, exp); !ok1 {
+		return fieldError("amount", ErrTooLarge, lg.amount)
+	}
+	if lg.pend, ok2 = toUnits(lg.pending, exp); !ok2 {
+		return fieldError("pending", ErrTooLarge, lg.pending)
+	}
 	if lg.debitShard < 0 {
 		lg.debitShard = shardFor(e.meta[lg.debit], true, e.partition)
 	}
@@ -121,26 +137,34 @@ func (e *engine) checkStatic(lg *leg) error {
 	return nil
 }
 
+// lockBalances locks the balance rows in key order and reads them in minor units. The
+// lateral lookup makes the plan a nested loop over the sorted keys, so rows are locked in
+// key order (no deadlock between batches) through the primary key, never a scan.
 const lockBalances = `
-SELECT b.account_id, b.shard, b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted,
-       a.min_balance, a.frozen, a.closed, coalesce(a.allowed_mcc, '{}'),
-       CASE WHEN b.shard = 0 AND a.shards > 0 AND a.no_overdraft THEN
-           (SELECT coalesce(sum(s.credits_posted - s.debits_posted - s.debits_pending), 0)
-              FROM account_balances s WHERE s.account_id = b.account_id AND s.shard > 0)
-       ELSE 0 END
-  FROM unnest($1::bigint[], $2::smallint[]) k(account_id, shard)
-  JOIN account_balances b ON b.account_id = k.account_id AND b.shard = k.shard
-  JOIN accounts a ON a.id = b.account_id
- ORDER BY b.account_id, b.shard
-   FOR UPDATE OF b`
+SELECT k.account_id, k.shard, b.*
+  FROM unnest($1::bigint[], $2::smallint[], $3::bigint[]) k(account_id, shard, factor)
+ CROSS JOIN LATERAL (
+       SELECT (b.debits_pending * k.factor)::bigint, (b.debits_posted * k.factor)::bigint,
+              (b.credits_pending * k.factor)::bigint, (b.credits_posted * k.factor)::bigint,
+              ceil(a.min_balance * k.factor)::bigint, a.frozen, a.closed, coalesce(a.allowed_mcc, '{}'),
+              CASE WHEN b.shard = 0 AND a.shards > 0 AND a.no_overdraft AND NOT a.shard_debits THEN
+                  (SELECT coalesce(sum(s.credits_posted - s.debits_posted - s.debits_pending), 0) * k.factor
+                     FROM account_balances s WHERE s.account_id = b.account_id AND s.shard > 0)::bigint
+              ELSE 0 END
+         FROM account_balances b JOIN accounts a ON a.id = b.account_id
+        WHERE b.account_id = k.account_id AND b.shard = k.shard
+          FOR UPDATE OF b) b`
 
-// queue adds the lock and id allocation to a batch; the ids are drawn after the locks, so
-// transfer ids and times grow along every balance row.
+// queue adds the lock, the transfer ids and the batch time to a batch. The time is read
+// after the locks, so it never goes back along a balance row: statements order by
+// (time, transfer id), and ids grow within a batch.
 func (e *engine) queue(b *pgx.Batch) {
 	accts := make([]int64, len(e.keys))
 	shards := make([]int16, len(e.keys))
+	factors := make([]int64, len(e.keys))
 	for i, k := range e.keys {
 		accts[i], shards[i] = int64(k.account), k.shard
+		factors[i] = pow10[e.l.currencies[e.meta[k.account].currency].Exponent]
 	}
 	n := 0
 	for _, g := range e.groups {
@@ -148,7 +172,7 @@ func (e *engine) queue(b *pgx.Batch) {
 			n += len(g.legs)
 		}
 	}
-	b.Queue(lockBalances, accts, shards)
+	b.Queue(lockBalances, accts, shards, factors)
 	b.Queue(`SELECT clock_timestamp(), array(SELECT nextval('transfer_ids') FROM generate_series(1, $1::int))`, n)
 }
 
@@ -159,15 +183,17 @@ func (e *engine) read(br pgx.BatchResults) error {
 		return fmt.Errorf("locking balances: %w", err)
 	}
 	e.bals = make(map[balKey]*balance, len(e.keys))
+	all := make([]balance, 0, len(e.keys))
 	for rows.Next() {
 		var k balKey
-		var dp, dpo, cp, cpo, minb, others pgtype.Numeric
-		b := &balance{}
-		if err := rows.Scan(&k.account, &k.shard, &dp, &dpo, &cp, &cpo, &minb, &b.frozen, &b.closed, &b.allowedMCC, &others); err != nil {
+		all = append(all, balance{})
+		b := &all[len(all)-1]
+		if err := rows.Scan(&k.account, &k.shard, &b.dPend, &b.dPost, &b.cPend, &b.cPost, &b.minBalance, &b.frozen, &b.closed,
+			&b.allowedMCC, &b.others); err != nil {
 			rows.Close()
 			return fmt.Errorf("locking balances: %w", err)
 		}
-		b.dPend, b.dPost, b.cPend, b.cPost, b.minBalance, b.others = dec(dp), dec(dpo), dec(cp), dec(cpo), dec(minb), dec(others)
+		b.currency = e.meta[k.account].currency
 		e.bals[k] = b
 	}
 	rows.Close()
@@ -198,8 +224,8 @@ type undo struct {
 }
 
 func (e *engine) applyGroup(g *group, ids []int64) error {
-	var undos []undo
-	var items, transfers [][]any
+	var undoBuf [8]undo
+	undos := undoBuf[:0]
 	save := func(b *balance) {
 		for _, u := range undos {
 			if u.b == b {
@@ -208,87 +234,120 @@ func (e *engine) applyGroup(g *group, ids []int64) error {
 		}
 		undos = append(undos, undo{b, *b})
 	}
-	for i, lg := range g.legs {
+	mark := e.mark()
+	fail := func(err error) error {
+		for i := len(undos) - 1; i >= 0; i-- {
+			*undos[i].b = undos[i].old
+		}
+		e.truncate(mark)
+		return err
+	}
+	for i := range g.legs {
+		lg := &g.legs[i]
 		db, cb := e.bals[balKey{lg.debit, lg.debitShard}], e.bals[balKey{lg.credit, lg.creditShard}]
 		if db == nil || cb == nil {
-			return e.rollback(undos, fieldError("account", ErrUnknownAccount, lg.debit))
+			return fail(fieldError("account", ErrUnknownAccount, lg.debit))
 		}
 		if err := checkDebit(db, e.meta[lg.debit], lg); err != nil {
-			return e.rollback(undos, err)
+			return fail(err)
 		}
 		if err := checkCredit(cb, lg); err != nil {
-			return e.rollback(undos, err)
+			return fail(err)
 		}
 		save(db)
 		save(cb)
-		db.dPost, db.dPend = db.dPost.Add(lg.amount), db.dPend.Add(lg.pending)
-		cb.cPost, cb.cPend = cb.cPost.Add(lg.amount), cb.cPend.Add(lg.pending)
+		db.dPost, db.dPend = db.dPost+lg.amt, db.dPend+lg.pend
+		cb.cPost, cb.cPend = cb.cPost+lg.amt, cb.cPend+lg.pend
+		db.dirty, cb.dirty = true, true
 		// A credit on a hot account's shard is spendable by a later debit of this batch,
 		// which is checked on shard 0.
-		if lg.creditShard > 0 {
+		if lg.creditShard > 0 && !e.meta[lg.credit].shardDebits {
 			if b0 := e.bals[balKey{lg.credit, 0}]; b0 != nil {
 				save(b0)
-				b0.others = b0.others.Add(lg.amount)
+				b0.others += lg.amt
 			}
 		}
-		db.dirty, cb.dirty = true, true
 		id := ids[i]
-		var hold pgtype.Int8
-		if lg.holdID != 0 {
-			hold = pgtype.Int8{Int64: lg.holdID, Valid: true}
-		}
-		transfers = append(transfers, []any{id, lg.paymentID, string(lg.code), int64(lg.debit), int64(lg.credit),
-			lg.debitShard, lg.creditShard, num(lg.amount), num(lg.pending), lg.currency, hold, e.at})
-		items = append(items,
-			[]any{int64(lg.debit), lg.debitShard, e.at, id, num(lg.amount.Neg()), num(lg.pending.Neg()),
-				num(db.cPost.Sub(db.dPost)), num(db.cPend.Sub(db.dPend))},
-			[]any{int64(lg.credit), lg.creditShard, e.at, id, num(lg.amount), num(lg.pending),
-				num(cb.cPost.Sub(cb.dPost)), num(cb.cPend.Sub(cb.dPend))})
+		t := &e.transfers
+		t.id, t.paymentID, t.code = append(t.id, id), append(t.paymentID, lg.paymentID), append(t.code, string(lg.code))
+		t.debit, t.credit = append(t.debit, int64(lg.debit)), append(t.credit, int64(lg.credit))
+		t.debitShard, t.creditShard = append(t.debitShard, lg.debitShard), append(t.creditShard, lg.creditShard)
+		t.amt, t.pend, t.currency, t.hold = append(t.amt, lg.amt), append(t.pend, lg.pend), append(t.currency, lg.currency), append(t.hold, lg.holdID)
+		t.debitBal, t.debitPend = append(t.debitBal, db.cPost-db.dPost), append(t.debitPend, db.cPend-db.dPend)
+		t.creditBal, t.creditPend = append(t.creditBal, cb.cPost-cb.dPost), append(t.creditPend, cb.cPend-cb.dPend)
 	}
 	g.ids = ids
-	e.transfers = append(e.transfers, transfers...)
-	e.items = append(e.items, items...)
 	return nil
 }
 
-func (e *engine) rollback(undos []undo, err error) error {
-	for i := len(undos) - 1; i >= 0; i-- {
-		*undos[i].b = undos[i].old
+func (e *engine) mark() int { return len(e.transfers.id) }
+
+// truncate drops the rows of a refused group.
+func (e *engine) truncate(n int) {
+	t := &e.transfers
+	t.id, t.paymentID, t.code, t.debit, t.credit = t.id[:n], t.paymentID[:n], t.code[:n], t.debit[:n], t.credit[:n]
+	t.debitShard, t.creditShard, t.amt, t.pend, t.currency, t.hold = t.debitShard[:n], t.creditShard[:n], t.amt[:n], t.pend[:n], t.currency[:n], t.hold[:n]
+	t.debitBal, t.debitPend, t.creditBal, t.creditPend = t.debitBal[:n], t.debitPend[:n], t.creditBal[:n], t.creditPend[:n]
+}
+
+// Amounts travel as int64 minor units and become NUMERIC at the currency's exponent in
+// the database (units * unit, e.g. 1234 * 0.01 = 12.34), which keeps big-number work out
+// of the posting path on both sides.
+const (
+	insertTransfers = `
+WITH v AS MATERIALIZED (
+    SELECT v.*, c.unit
+      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
+                  $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
+           v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)
+      JOIN currencies c ON c.code = v.cur),
+t AS (
+    INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
+                           amount, pending_amount, currency, hold_id, created_at)
+    SELECT id, pid, code, dr, cr, ds, cs, amt * unit, pend * unit, cur, nullif(hold, 0), $16 FROM v)
+INSERT INTO account_items (account_id, shard, at, transfer_id, balance, pending_balance)
+SELECT x.a, x.s, $16, v.id, x.b * v.unit, x.pb * v.unit
+  FROM v CROSS JOIN LATERAL (VALUES (v.dr, v.ds, v.db, v.dpb), (v.cr, v.cs, v.cb, v.cpb)) x(a, s, b, pb)`
+	// Absolute values are safe: every row written is locked by this transaction.
+	updateBalances = `
+UPDATE account_balances b
+   SET debits_pending = v.dp * c.unit, debits_posted = v.dpo * c.unit, credits_pending = v.cp * c.unit, credits_posted = v.cpo * c.unit
+  FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) v(a, s, dp, dpo, cp, cpo, cur)
+  JOIN currencies c ON c.code = v.cur
+ WHERE b.account_id = v.a AND b.shard = v.s`
+)
+
+// queueWrites adds what applyAll decided to a batch.
+func (e *engine) queueWrites(b *pgx.Batch) {
+	if len(e.transfers.id) == 0 {
+		return
 	}
-	return err
+	t := &e.transfers
+	b.Queue(insertTransfers, t.id, t.paymentID, t.code, t.debit, t.credit, t.debitShard, t.creditShard, t.amt, t.pend, t.currency, t.hold,
+		t.debitBal, t.debitPend, t.creditBal, t.creditPend, e.at)
+	var accts, dp, dpo, cp, cpo []int64
+	var shards []int16
+	var curs []string
+	for _, k := range e.keys {
+		x := e.bals[k]
+		if x == nil || !x.dirty {
+			continue
+		}
+		accts, shards, curs = append(accts, int64(k.account)), append(shards, k.shard), append(curs, x.currency)
+		dp, dpo, cp, cpo = append(dp, x.dPend), append(dpo, x.dPost), append(cp, x.cPend), append(cpo, x.cPost)
+	}
+	b.Queue(updateBalances, accts, shards, dp, dpo, cp, cpo, curs)
 }
 
 // write stores what applyAll decided.
 func (e *engine) write(ctx context.Context, tx pgx.Tx) error {
-	if len(e.transfers) == 0 {
+	b := &pgx.Batch{}
+	e.queueWrites(b)
+	if b.Len() == 0 {
 		return nil
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"transfers"}, []string{"id", "payment_id", "code", "debit_account_id",
-		"credit_account_id", "debit_shard", "credit_shard", "amount", "pending_amount", "currency", "hold_id", "created_at"},
-		pgx.CopyFromRows(e.transfers)); err != nil {
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("writing transfers: %w", err)
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"account_items"}, []string{"account_id", "shard", "at", "transfer_id",
-		"posted_delta", "pending_delta", "balance", "pending_balance"}, pgx.CopyFromRows(e.items)); err != nil {
-		return fmt.Errorf("writing account items: %w", err)
-	}
-	var accts []int64
-	var shards []int16
-	var dp, dpo, cp, cpo []pgtype.Numeric
-	for _, k := range e.keys {
-		b := e.bals[k]
-		if b == nil || !b.dirty {
-			continue
-		}
-		accts, shards = append(accts, int64(k.account)), append(shards, k.shard)
-		dp, dpo, cp, cpo = append(dp, num(b.dPend)), append(dpo, num(b.dPost)), append(cp, num(b.cPend)), append(cpo, num(b.cPost))
-	}
-	// Absolute values are safe: every row written is locked by this transaction.
-	if _, err := tx.Exec(ctx, `UPDATE account_balances b
-		SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo
-		FROM unnest($1::bigint[], $2::smallint[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[]) v(a, s, dp, dpo, cp, cpo)
-		WHERE b.account_id = v.a AND b.shard = v.s`, accts, shards, dp, dpo, cp, cpo); err != nil {
-		return fmt.Errorf("updating balances: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ var (
 	ErrInvalid             = errors.New("invalid request")
 	ErrTooManyDecimals     = errors.New("amount has more fraction digits than the currency allows")
 	ErrNotPositive         = errors.New("amount must be positive")
+	ErrTooLarge            = errors.New("amount too large")
 	ErrUnknownCurrency     = errors.New("unknown currency")
 	ErrUnknownAccount      = errors.New("unknown account")
 	ErrCurrencyMismatch    = errors.New("currency does not match the account")
@@ -33,6 +34,7 @@ var reasons = map[string]error{
 	"invalid":            ErrInvalid,
 	"too_many_decimals":  ErrTooManyDecimals,
 	"not_positive":       ErrNotPositive,
+	"too_large":          ErrTooLarge,
 	"unknown_currency":   ErrUnknownCurrency,
 	"unknown_account":    ErrUnknownAccount,
 	"currency_mismatch":  ErrCurrencyMismatch,

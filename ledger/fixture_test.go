@@ -29,11 +29,7 @@ type fixture struct {
 	budget Account // campaign budget (hot, no overdraft)
 }
 
-type fixtureOption func(*fixture)
-
-func withCurrency(c string) fixtureOption { return func(f *fixture) { f.cur = c } }
-
-func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db := testenv.Postgres(t)
 	ctx := context.Background()
@@ -42,9 +38,6 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, ctx: ctx, l: l, db: db, sub: "SG01", cur: "USD"}
-	for _, o := range opts {
-		o(f)
-	}
 	if err := l.CreateSubsidiary(ctx, Subsidiary{ID: f.sub, Name: "Paystream SG", BaseCurrency: f.cur},
 		VATRate{Category: "standard", ValidFrom: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), Rate: decimal.RequireFromString("0.09")}); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -31,5 +30,3 @@ func (l *Ledger) Currency(code string) (Currency, bool) {
 	c, ok := l.currencies[code]
 	return c, ok
 }
-
-var txOptionsSnapshot = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}

@@ -3,8 +3,10 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -46,27 +48,50 @@ func (l *Ledger) Post(ctx context.Context, p Posting) (Result, error) {
 	return rs[0], rs[0].Err
 }
 
+// errRace means another transaction stored one of the batch's payment ids between the
+// lookup and the insert; the batch is rolled back and decided again.
+var errRace = errors.New("payment id stored concurrently")
+
 // PostBatch applies postings in one database transaction, each on its own: a rejected
 // posting does not fail the others, and postings see the balances left by the ones
 // before them. The error is for the batch as a whole (nothing was written; retrying
 // with the same postings is safe, as every payment id posts at most once).
 func (l *Ledger) PostBatch(ctx context.Context, ps []Posting, opts BatchOptions) ([]Result, error) {
+	for attempt := 0; ; attempt++ {
+		rs, err := l.postBatch(ctx, ps, opts)
+		if errors.Is(err, errRace) && attempt < 5 {
+			continue
+		}
+		return rs, err
+	}
+}
+
+type stored struct {
+	digest         []byte
+	status         Status
+	reason, detail string
+	transfers      []int64
+}
+
+// postBatch decides optimistically: it looks the payment ids up, applies the new ones
+// under the balance locks, and stores their outcomes with ON CONFLICT DO NOTHING; an id
+// stored meanwhile by another transaction (which the insert waits for) is a race, and
+// the whole batch is rolled back.
+func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions) ([]Result, error) {
 	results := make([]Result, len(ps))
 	groups := make([]*group, len(ps))
 	digests := make([][]byte, len(ps))
 	first := map[string]int{} // payment id -> index of its first occurrence in the batch
-	var claimIDs []string
-	var claimDigests [][]byte
+	var ids []string
 	for i, p := range ps {
 		results[i].PaymentID = p.PaymentID
 		groups[i] = &group{}
 		if err := l.validate(p); err != nil {
+			groups[i].err = err // stored as a rejection
 			if p.PaymentID == "" || len(p.Transfers) == 0 {
 				results[i].Err = err
-				groups[i].err = err
 				continue
 			}
-			groups[i].err = err // stored as a rejection
 		}
 		digests[i] = p.digest()
 		if j, dup := first[p.PaymentID]; dup {
@@ -74,22 +99,10 @@ func (l *Ledger) PostBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 			continue
 		}
 		first[p.PaymentID] = i
-		claimIDs = append(claimIDs, p.PaymentID)
-		claimDigests = append(claimDigests, digests[i])
+		ids = append(ids, p.PaymentID)
 		if groups[i].err == nil {
 			groups[i].legs = legsOf(p)
 		}
-	}
-	// Claims go in id order so two batches sharing ids cannot deadlock on them.
-	order := make([]int, len(claimIDs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmpString(claimIDs[a], claimIDs[b]) })
-	sortedIDs := make([]string, len(order))
-	sortedDigests := make([][]byte, len(order))
-	for i, o := range order {
-		sortedIDs[i], sortedDigests[i] = claimIDs[o], claimDigests[o]
 	}
 
 	tx, err := l.pool.Begin(ctx)
@@ -102,55 +115,43 @@ func (l *Ledger) PostBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 		return nil, fmt.Errorf("posting batch: %w", err)
 	}
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO postings (payment_id, digest, status)
-		SELECT id, d, 'posted' FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY v(id, d, n) ORDER BY n
-		ON CONFLICT (payment_id) DO NOTHING RETURNING payment_id`, sortedIDs, sortedDigests)
+	b.Queue(`SELECT payment_id, digest, status, reason, detail, transfer_ids FROM postings WHERE payment_id = ANY($1)`, ids)
 	e.queue(b)
 	br := tx.SendBatch(ctx, b)
-	claimed := map[string]bool{}
-	rows, err := br.Query()
+	found, err := readStored(br)
 	if err == nil {
-		for rows.Next() {
-			var id string
-			if err = rows.Scan(&id); err != nil {
-				break
-			}
-			claimed[id] = true
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
+		err = e.read(br)
 	}
 	if err != nil {
-		br.Close()
-		return nil, fmt.Errorf("claiming payment ids: %w", err)
-	}
-	if err := e.read(br); err != nil {
 		br.Close()
 		return nil, fmt.Errorf("posting batch: %w", err)
 	}
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("posting batch: %w", err)
 	}
-
-	var replays []string
 	for i, p := range ps {
-		if _, dup := groups[i].err.(errDuplicateInBatch); dup || results[i].Err != nil {
+		s, ok := found[p.PaymentID]
+		if !ok || results[i].Err != nil {
 			continue
 		}
-		if !claimed[p.PaymentID] {
-			replays = append(replays, p.PaymentID)
-			results[i].Replayed = true
-			groups[i].legs, groups[i].err = nil, errReplay
+		if _, dup := groups[i].err.(errDuplicateInBatch); dup {
+			continue
+		}
+		groups[i].legs, groups[i].err = nil, errReplay
+		results[i].Replayed = true
+		switch {
+		case !bytes.Equal(s.digest, digests[i]):
+			results[i].Err = fieldError("payment_id", ErrIdempotencyConflict, p.PaymentID)
+		case s.status == Rejected:
+			results[i].Status, results[i].Err = Rejected, &storedError{s.reason, s.detail}
+		default:
+			results[i].Status, results[i].TransferIDs = Posted, s.transfers
 		}
 	}
-	// Only ids held by this batch are applied; the engine skips groups with an error.
 	e.applyAll()
-	if err := e.write(ctx, tx); err != nil {
-		return nil, fmt.Errorf("posting batch: %w", err)
-	}
-	var rejIDs, rejReasons, rejDetails []string
+
+	// The outcomes of new payment ids, in id order so batches sharing ids cannot deadlock.
+	var newIdx []int
 	for i, g := range groups {
 		if results[i].Err != nil || results[i].Replayed {
 			continue
@@ -158,26 +159,43 @@ func (l *Ledger) PostBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 		if _, dup := g.err.(errDuplicateInBatch); dup {
 			continue
 		}
+		newIdx = append(newIdx, i)
 		if g.err != nil {
 			results[i].Status, results[i].Err = Rejected, g.err
-			rejIDs = append(rejIDs, ps[i].PaymentID)
-			rejReasons = append(rejReasons, Reason(g.err))
-			rejDetails = append(rejDetails, g.err.Error())
-			continue
-		}
-		results[i].Status, results[i].TransferIDs = Posted, g.ids
-	}
-	if len(rejIDs) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE postings p SET status = 'rejected', reason = v.r, detail = v.d
-			FROM unnest($1::text[], $2::text[], $3::text[]) v(id, r, d) WHERE p.payment_id = v.id`,
-			rejIDs, rejReasons, rejDetails); err != nil {
-			return nil, fmt.Errorf("storing rejections: %w", err)
+		} else {
+			results[i].Status, results[i].TransferIDs = Posted, g.ids
 		}
 	}
-	if len(replays) > 0 {
-		if err := l.readStored(ctx, tx, replays, ps, digests, results); err != nil {
-			return nil, err
+	slices.SortFunc(newIdx, func(a, b int) int { return cmpString(ps[a].PaymentID, ps[b].PaymentID) })
+	pids, statuses, reasons, details := make([]string, len(newIdx)), make([]string, len(newIdx)), make([]string, len(newIdx)), make([]string, len(newIdx))
+	dgs, tids := make([][]byte, len(newIdx)), make([][]int64, len(newIdx))
+	for j, i := range newIdx {
+		pids[j], statuses[j], dgs[j], tids[j] = ps[i].PaymentID, string(results[i].Status), digests[i], results[i].TransferIDs
+		if tids[j] == nil {
+			tids[j] = []int64{}
 		}
+		if results[i].Err != nil {
+			reasons[j], details[j] = Reason(results[i].Err), results[i].Err.Error()
+		}
+	}
+	b = &pgx.Batch{}
+	// Each posting's transfer ids go in as text ("{1,2,3}"): a ragged bigint[][] cannot.
+	b.Queue(`INSERT INTO postings (payment_id, digest, status, reason, detail, transfer_ids)
+		SELECT id, d, s, r, x, t::bigint[] FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[])
+			WITH ORDINALITY v(id, d, s, r, x, t, n) ORDER BY n
+		ON CONFLICT (payment_id) DO NOTHING`, pids, dgs, statuses, reasons, details, idArrays(tids))
+	e.queueWrites(b)
+	br = tx.SendBatch(ctx, b)
+	tag, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return nil, fmt.Errorf("storing outcomes: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("posting batch: %w", err)
+	}
+	if tag.RowsAffected() != int64(len(newIdx)) {
+		return nil, errRace
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("committing batch: %w", err)
@@ -194,58 +212,45 @@ func (l *Ledger) PostBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 	return results, nil
 }
 
+func readStored(br pgx.BatchResults) (map[string]stored, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("reading stored postings: %w", err)
+	}
+	defer rows.Close()
+	m := map[string]stored{}
+	for rows.Next() {
+		var id string
+		var s stored
+		if err := rows.Scan(&id, &s.digest, &s.status, &s.reason, &s.detail, &s.transfers); err != nil {
+			return nil, fmt.Errorf("reading stored postings: %w", err)
+		}
+		m[id] = s
+	}
+	return m, rows.Err()
+}
+
+func idArrays(ids [][]int64) []string {
+	out := make([]string, len(ids))
+	buf := make([]byte, 0, 64)
+	for i, a := range ids {
+		buf = append(buf[:0], '{')
+		for j, id := range a {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = strconv.AppendInt(buf, id, 10)
+		}
+		out[i] = string(append(buf, '}'))
+	}
+	return out
+}
+
 type errDuplicateInBatch struct{ first int }
 
 func (errDuplicateInBatch) Error() string { return "payment id repeated in batch" }
 
-var errReplay = fmt.Errorf("replay")
-
-// readStored fills the results of replayed payment ids from what was stored.
-func (l *Ledger) readStored(ctx context.Context, q querier, ids []string, ps []Posting, digests [][]byte, results []Result) error {
-	type stored struct {
-		digest         []byte
-		status         Status
-		reason, detail string
-		transfers      []int64
-	}
-	m := map[string]*stored{}
-	rows, err := q.Query(ctx, `SELECT payment_id, digest, status, reason, detail,
-		array(SELECT t.id FROM transfers t WHERE t.payment_id = p.payment_id ORDER BY t.id)
-		FROM postings p WHERE payment_id = ANY($1)`, ids)
-	if err != nil {
-		return fmt.Errorf("reading stored postings: %w", err)
-	}
-	for rows.Next() {
-		var id string
-		s := &stored{}
-		if err := rows.Scan(&id, &s.digest, &s.status, &s.reason, &s.detail, &s.transfers); err != nil {
-			rows.Close()
-			return fmt.Errorf("reading stored postings: %w", err)
-		}
-		m[id] = s
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading stored postings: %w", err)
-	}
-	for i, p := range ps {
-		if !results[i].Replayed {
-			continue
-		}
-		s := m[p.PaymentID]
-		switch {
-		case s == nil:
-			return fmt.Errorf("reading stored posting %s: %w", p.PaymentID, ErrNotFound)
-		case !bytes.Equal(s.digest, digests[i]):
-			results[i].Err = fieldError("payment_id", ErrIdempotencyConflict, p.PaymentID)
-		case s.status == Rejected:
-			results[i].Status, results[i].Err = Rejected, &storedError{s.reason, s.detail}
-		default:
-			results[i].Status, results[i].TransferIDs = Posted, s.transfers
-		}
-	}
-	return nil
-}
+var errReplay = errors.New("replay")
 
 // validate checks a posting's shape and amounts; it never rounds.
 func (l *Ledger) validate(p Posting) error {

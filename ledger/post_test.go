@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -207,4 +208,64 @@ func TestDoubleSpend(t *testing.T) {
 		t.Fatalf("payer left with %s", got)
 	}
 	f.verify()
+}
+
+// Two workers posting the same batch at once (a rebalance can do that): every posting
+// lands once, and each worker gets the same answer.
+func TestConcurrentSameBatch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var wallets []Account
+	for range 10 {
+		wallets = append(wallets, f.wallet("20"))
+	}
+	var ps []Posting
+	for i := range 60 {
+		ps = append(ps, f.p2p(fmt.Sprintf("same-%d", i), wallets[i%10], wallets[(i+3)%10], "1", "0.1", "0.01"))
+	}
+	var wg sync.WaitGroup
+	out := make([][]Result, 4)
+	for w := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rs, err := f.l.PostBatch(f.ctx, ps, BatchOptions{Partition: w})
+			if err != nil {
+				t.Error(err)
+			}
+			out[w] = rs
+		}()
+	}
+	wg.Wait()
+	fresh := 0
+	for _, rs := range out {
+		for i, r := range rs {
+			if r.Status != Posted || fmt.Sprint(r.TransferIDs) != fmt.Sprint(out[0][i].TransferIDs) {
+				t.Fatalf("posting %d: %+v vs %+v", i, r, out[0][i])
+			}
+			if !r.Replayed {
+				fresh++
+			}
+		}
+	}
+	if fresh != len(ps) {
+		t.Fatalf("%d postings applied, want %d", fresh, len(ps))
+	}
+	f.verify()
+}
+
+// Beneath the ledger's own check, the database refuses a balance row below its floor:
+// even a faulty writer cannot overdraw a no-overdraft account.
+func TestDatabaseRefusesOverdraw(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	w := f.wallet("10")
+	_, err := f.db.Pool.Exec(f.ctx, `UPDATE account_balances SET debits_posted = debits_posted + 10.01 WHERE account_id = $1`, w.ID)
+	if err == nil || !strings.Contains(err.Error(), "account_balances_check") {
+		t.Fatalf("overdrawing update: %v", err)
+	}
+	allow := f.wallet("10", withRules(Rules{}))
+	if _, err := f.db.Pool.Exec(f.ctx, `UPDATE account_balances SET debits_posted = debits_posted + 20 WHERE account_id = $1`, allow.ID); err != nil {
+		t.Fatalf("an account without a rule may overdraw: %v", err)
+	}
 }

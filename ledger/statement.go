@@ -58,7 +58,9 @@ func (l *Ledger) Statement(ctx context.Context, id AccountID, q StatementQuery) 
 	if to.IsZero() {
 		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
-	rows, err := l.pool.Query(ctx, `SELECT i.transfer_id, i.at, t.payment_id, t.code, i.shard, i.posted_delta, i.pending_delta, i.balance
+	rows, err := l.pool.Query(ctx, `SELECT i.transfer_id, i.at, t.payment_id, t.code, i.shard,
+			CASE WHEN t.debit_account_id = i.account_id AND t.debit_shard = i.shard THEN -t.amount ELSE t.amount END,
+			CASE WHEN t.debit_account_id = i.account_id AND t.debit_shard = i.shard THEN -t.pending_amount ELSE t.pending_amount END, i.balance
 		FROM account_items i JOIN transfers t ON t.id = i.transfer_id
 		WHERE i.account_id = $1 AND (i.at, i.transfer_id) > ($2, $3) AND i.at < $4
 		ORDER BY i.at, i.transfer_id LIMIT $5`, id, after, afterID, to, q.Limit+1)
@@ -109,10 +111,15 @@ func decodeCursor(c string) (time.Time, int64, error) {
 	return time.UnixMicro(u), n, nil
 }
 
-// PaymentTransfers returns the transfers of a payment in id order.
+// PaymentTransfers returns the transfers of a payment in id order: its posting's and
+// those of its holds and direct operations.
 func (l *Ledger) PaymentTransfers(ctx context.Context, paymentID string) ([]StoredTransfer, error) {
 	rows, err := l.pool.Query(ctx, `SELECT id, payment_id, code, debit_account_id, credit_account_id, amount, pending_amount,
-		currency, coalesce(hold_id, 0), created_at FROM transfers WHERE payment_id = $1 ORDER BY id`, paymentID)
+		currency, coalesce(hold_id, 0), created_at FROM transfers WHERE id IN (
+			SELECT unnest(transfer_ids) FROM postings WHERE payment_id = $1
+			UNION ALL SELECT t.id FROM holds h JOIN transfers t ON t.hold_id = h.id WHERE h.payment_id = $1
+			UNION ALL SELECT transfer_id FROM hold_ops WHERE payment_id = $1 AND hold_id IS NULL)
+		ORDER BY id`, paymentID)
 	if err != nil {
 		return nil, fmt.Errorf("reading transfers of %s: %w", paymentID, err)
 	}

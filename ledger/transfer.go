@@ -28,6 +28,7 @@ const (
 	CodeCapture    Code = "capture"
 	CodeRelease    Code = "release"
 	CodeReversal   Code = "reversal"
+	CodeRebalance  Code = "rebalance" // between the shards of one account
 )
 
 // Transfer moves Amount from Debit to Credit; both accounts must be in Currency.

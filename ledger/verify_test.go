@@ -82,3 +82,36 @@ func TestVerifyDetectsBrokenInvariants(t *testing.T) {
 		})
 	}
 }
+
+// Verify carries what it has checked: a second run reads only newer transfers and still
+// catches a balance that drifts from them.
+func TestVerifyIsIncremental(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	alice, bob := f.wallet("100"), f.wallet("0")
+	for range 5 {
+		f.mustPost(f.p2p(f.id("inc"), alice, bob, "1", "0.1", "0.01"))
+	}
+	check := func(wantChecked int64, wantOK bool) {
+		t.Helper()
+		rep, err := verify(f.ctx, f.db.Pool, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK() != wantOK || rep.Checks[0].Checked != wantChecked {
+			t.Fatalf("ok %v, %d transfers read; want %v and %d:\n%s", rep.OK(), rep.Checks[0].Checked, wantOK, wantChecked, rep)
+		}
+	}
+	check(16, true) // a funding + 5 × 3
+	check(0, true)  // all carried
+	f.mustPost(f.p2p(f.id("inc"), alice, bob, "1", "0.1", "0.01"))
+	check(3, true)
+	if _, err := f.db.Pool.Exec(f.ctx, `UPDATE account_balances SET debits_posted = debits_posted + 1 WHERE account_id = $1`, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	check(0, false)
+	rep, err := VerifyAll(f.ctx, f.db.Pool)
+	if err != nil || rep.OK() || rep.Checks[0].Checked != 19 {
+		t.Fatalf("full run: %v\n%s", err, rep)
+	}
+}

@@ -5,7 +5,10 @@ CREATE TABLE currencies (
     exponent smallint NOT NULL CHECK (exponent BETWEEN 0 AND 8),
     name     text NOT NULL,
     -- points are the loyalty "currency": never convertible, never part of e-money totals
-    is_points boolean NOT NULL DEFAULT false
+    is_points boolean NOT NULL DEFAULT false,
+    -- the ledger computes in integer minor units: amount = units * unit, units = amount * factor
+    unit   numeric GENERATED ALWAYS AS (round(1::numeric / (10::numeric ^ exponent), exponent)) STORED,
+    factor numeric GENERATED ALWAYS AS (round(10::numeric ^ exponent)) STORED
 );
 
 INSERT INTO currencies (code, exponent, name, is_points) VALUES

@@ -65,7 +65,10 @@ CREATE TABLE accounts (
     allowed_mcc   text[],
     -- a hot account spreads credits over this many balance rows (0 = one row only)
     shards        smallint NOT NULL DEFAULT 0 CHECK (shards BETWEEN 0 AND 64),
+    -- debits spread too, each shard keeping its own balance >= 0 (campaign budgets)
+    shard_debits  boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
+    CHECK (NOT shard_debits OR (shards > 0 AND min_balance = 0)),
     CHECK ((wallet_id IS NULL) = (purpose IN ('safeguarding', 'connector_clearing', 'fee_revenue',
         'vat_payable', 'campaign_budget', 'inter_subsidiary', 'fx_position', 'points_liability', 'adjustment')))
 );
@@ -82,17 +85,24 @@ CREATE TABLE account_balances (
     debits_posted   numeric NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
     credits_pending numeric NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
     credits_posted  numeric NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
-    PRIMARY KEY (account_id, shard)
+    -- The balance rule as the database enforces it, a backstop under the ledger's own
+    -- check: set where one row alone must hold the minimum (shard 0 of a no-overdraft
+    -- account without shards; every shard of a ShardDebits account), null elsewhere.
+    floor           numeric,
+    PRIMARY KEY (account_id, shard),
+    CHECK (floor IS NULL OR credits_posted - debits_posted - debits_pending >= floor)
 ) WITH (fillfactor = 70);
 
--- One row per payment id: the idempotency record and the stored outcome of Post.
+-- One row per payment id: the idempotency record and the stored outcome of Post, with
+-- the ids of its transfers (so transfers need no index on the payment id).
 CREATE TABLE postings (
-    payment_id text PRIMARY KEY,
-    digest     bytea NOT NULL,
-    status     text NOT NULL CHECK (status IN ('posted', 'rejected')),
-    reason     text NOT NULL DEFAULT '',
-    detail     text NOT NULL DEFAULT '',
-    created_at timestamptz NOT NULL DEFAULT now()
+    payment_id   text PRIMARY KEY,
+    digest       bytea NOT NULL,
+    status       text NOT NULL CHECK (status IN ('posted', 'rejected')),
+    reason       text NOT NULL DEFAULT '',
+    detail       text NOT NULL DEFAULT '',
+    transfer_ids bigint[] NOT NULL DEFAULT '{}',
+    created_at   timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE SEQUENCE transfer_ids AS bigint CACHE 1000;
@@ -114,23 +124,25 @@ CREATE TABLE transfers (
     currency          text NOT NULL,
     hold_id           bigint,
     created_at        timestamptz NOT NULL,
-    CHECK (debit_account_id <> credit_account_id),
+    -- the same account on both sides only moves funds between its shards (Rebalance)
+    CHECK (debit_account_id <> credit_account_id OR debit_shard <> credit_shard),
     CHECK (amount > 0 OR pending_amount <> 0)
 );
-CREATE INDEX transfers_payment ON transfers (payment_id);
+-- A payment's transfers are found through postings.transfer_ids, holds and hold_ops; an
+-- index on payment_id would cost a random text-index insert per transfer.
+CREATE INDEX transfers_hold ON transfers (hold_id) WHERE hold_id IS NOT NULL;
 
 -- One item per side of a transfer with the running balance of its balance row: a
--- statement and a balance at a time are index reads.
+-- statement and a balance at a time are index reads. The change itself is the
+-- transfer's amount (negative on its debit side).
 CREATE TABLE account_items (
     account_id      bigint NOT NULL,
     shard           smallint NOT NULL,
     at              timestamptz NOT NULL,
     transfer_id     bigint NOT NULL,
-    posted_delta    numeric NOT NULL,
-    pending_delta   numeric NOT NULL,
     balance         numeric NOT NULL,
     pending_balance numeric NOT NULL,
-    PRIMARY KEY (account_id, at, transfer_id)
+    PRIMARY KEY (account_id, at, transfer_id, shard)
 );
 
 -- +goose StatementBegin
@@ -167,6 +179,7 @@ CREATE TABLE holds (
     CHECK (refunded <= captured),
     CHECK (overcaptured <= overcapture_limit)
 );
+CREATE INDEX holds_payment ON holds (payment_id);
 CREATE INDEX holds_expiry ON holds (expires_at) WHERE expires_at IS NOT NULL AND held > captured + released;
 
 -- Every hold operation, unique per owner and external id so a retry never repeats it.
@@ -189,6 +202,7 @@ CREATE TABLE hold_ops (
     CHECK (refunded >= 0 AND (refunded = 0 OR refunded <= amount))
 );
 CREATE INDEX hold_ops_ref ON hold_ops (ref_op_id) WHERE ref_op_id IS NOT NULL;
+CREATE INDEX hold_ops_payment ON hold_ops (payment_id) WHERE hold_id IS NULL;
 
 -- +goose Down
 DROP TABLE hold_ops;
