@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 )
 
 // GetUser reads a user.
@@ -50,4 +51,25 @@ func (l *Ledger) WalletType(ctx context.Context, id WalletID) (string, error) {
 		return "", fmt.Errorf("reading wallet type: %w", notFound(err))
 	}
 	return t, nil
+}
+
+// HoldByPayment returns the hold a payment placed.
+func (l *Ledger) HoldByPayment(ctx context.Context, paymentID string) (Hold, error) {
+	return scanHold(l.pool.QueryRow(ctx, `SELECT `+holdColumns+` FROM holds WHERE payment_id = $1 ORDER BY id LIMIT 1`, paymentID))
+}
+
+// PostedAmount sums the transfers with the given codes of the payments' postings.
+func (l *Ledger) PostedAmount(ctx context.Context, paymentIDs []string, codes ...Code) (decimal.Decimal, error) {
+	var sum decimal.Decimal
+	cs := make([]string, len(codes))
+	for i, c := range codes {
+		cs[i] = string(c)
+	}
+	err := l.pool.QueryRow(ctx, `SELECT coalesce(sum(t.amount), 0) FROM postings p
+		JOIN transfers t ON t.id = ANY (p.transfer_ids)
+		WHERE p.payment_id = ANY ($1) AND p.status = 'posted' AND t.code = ANY ($2)`, paymentIDs, cs).Scan(&sum)
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("summing posted transfers: %w", err)
+	}
+	return sum, nil
 }

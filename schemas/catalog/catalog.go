@@ -99,6 +99,8 @@ const (
 	GroupLoyalty    Group = "paystream.loyalty"
 	GroupRouting    Group = "paystream.routing"
 	GroupPosting    Group = "paystream.posting"
+	// GroupSettlement reads connector.results and completes the payments waiting on them.
+	GroupSettlement Group = "paystream.settlement"
 
 	// GroupIngress reads payments.outcomes into the ingress's status store and webhooks.
 	GroupIngress Group = "paystream.ingress"
@@ -111,7 +113,7 @@ const (
 // Groups returns every consumer group of the catalog.
 func Groups() []Group {
 	return []Group{GroupValidation, GroupRisk, GroupFee, GroupLoyalty, GroupRouting, GroupPosting,
-		GroupIngress, GroupConnectors, GroupReconciliation}
+		GroupSettlement, GroupIngress, GroupConnectors, GroupReconciliation}
 }
 
 // Changelog names the compacted changelog topic holding a stateful group's per-key state.
