@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,14 +35,12 @@ type world struct {
 	bank   *banksim.Simulator
 	cancel context.CancelFunc
 	done   chan error
-	mu     sync.Mutex
-	seen   map[string][]*schemas.PaymentOutcome
 }
 
 func newWorld(t *testing.T, bankOpts banksim.Options) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{t: t, db: testenv.Postgres(t), seen: map[string][]*schemas.PaymentOutcome{}}
+	w := &world{t: t, db: testenv.Postgres(t)}
 	var err error
 	if w.l, err = ledger.New(ctx, w.db.Pool); err != nil {
 		t.Fatal(err)
@@ -215,7 +212,9 @@ func newTestPayment(id, from, to, amount string, opts ...func(*schemas.Payment))
 	return p
 }
 
-func usd(s string) schemas.Money { return schemas.Money{Amount: decimal.RequireFromString(s), Currency: "USD"} }
+func usd(s string) schemas.Money {
+	return schemas.Money{Amount: decimal.RequireFromString(s), Currency: "USD"}
+}
 
 func TestTransfersPostOnceWithFeesAndRejectWhatTheBalanceCannotCover(t *testing.T) {
 	t.Parallel()
