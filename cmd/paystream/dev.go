@@ -7,21 +7,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/paystream/paystream/connectors/banksim"
 	"github.com/paystream/paystream/ingress"
 	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/ingress/client"
@@ -58,8 +56,8 @@ type devStack struct {
 	client    *kgo.Client
 	http      *http.Server
 	httpAddr  string
-	admin     *http.Server
-	adminAddr string
+	admin     *adminServer
+	bank      *banksim.Simulator
 	ready     atomic.Bool
 	nTopics   int
 	api       atomic.Pointer[ingress.Server]
@@ -107,15 +105,15 @@ func startDev(a *app, ephemeral bool) (*devStack, error) {
 	a.log.Info("starting paystream dev", "config", a.cfg)
 
 	// Health answers 503 until everything below is up.
-	if err := s.serveHTTP(a); err != nil {
+	var err error
+	if err = s.serveHTTP(a); err != nil {
 		return s, err
 	}
-	if err := s.serveAdmin(a); err != nil {
+	if s.admin, err = startAdmin(a); err != nil {
 		return s, err
 	}
 
 	ctx := a.ctx
-	var err error
 	if s.db, err = openDatabase(ctx, a); err != nil {
 		return s, err
 	}
@@ -182,7 +180,13 @@ func startDev(a *app, ephemeral bool) (*devStack, error) {
 	}
 	api := ingress.NewServer(ingress.Config{Pool: s.pool, Ledger: l, Subsidiary: a.cfg.Subsidiary,
 		Channels: store, Producer: s.client, Serde: serde, Log: a.log, Ready: s.check})
-	s.background(a, api)
+	if a.cfg.BankURL == "" {
+		if s.bank, err = banksim.Start("127.0.0.1:0", banksim.Options{Latency: 20 * time.Millisecond}); err != nil {
+			return s, err
+		}
+		a.cfg.BankURL = s.bank.URL()
+	}
+	s.background(a, api, l, serde)
 	s.api.Store(api)
 	return s, nil
 }
@@ -212,37 +216,18 @@ func (s *devStack) serveHTTP(a *app) error {
 	return nil
 }
 
-func (s *devStack) serveAdmin(a *app) error {
-	if a.cfg.AdminAddr == "" {
-		return nil
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", a.cfg.AdminAddr)
-	if err != nil {
-		return fmt.Errorf("listening on %s (PAYSTREAM_ADMIN_ADDR): %w", a.cfg.AdminAddr, err)
-	}
-	s.adminAddr = ln.Addr().String()
-	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("admin server", "err", err)
-		}
-	}()
-	return nil
-}
-
 // background starts the ingress's own loops: the outcome reader, webhook deliveries and
 // the purge of old idempotency keys.
-func (s *devStack) background(a *app, api *ingress.Server) {
+func (s *devStack) background(a *app, api *ingress.Server, l *ledger.Ledger, serde *schemas.Serde) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.bgCancel = cancel
-	s.bg.Add(2)
+	s.bg.Add(3)
+	go func() {
+		defer s.bg.Done()
+		if err := runStages(ctx, a, s.brokers, s.pool, l, serde, s.admin.reg, allStages); err != nil {
+			a.log.Error("stages stopped", "err", err)
+		}
+	}()
 	go func() {
 		defer s.bg.Done()
 		if err := api.ReadOutcomes(ctx, kgo.SeedBrokers(s.brokers...)); err != nil {
@@ -294,8 +279,12 @@ func (s *devStack) printBanner(a *app, took time.Duration) {
 	w := a.out
 	fmt.Fprintf(w, "\npaystream dev is ready (started in %s)\n\n", took.Round(time.Millisecond))
 	fmt.Fprintf(w, "  HTTP        http://%s   GET /healthz\n", s.httpAddr)
-	if s.admin != nil {
-		fmt.Fprintf(w, "  admin       http://%s/metrics   /debug/pprof/\n", s.adminAddr)
+	if s.admin.addr != "" {
+		fmt.Fprintf(w, "  admin       http://%s/metrics   /debug/pprof/\n", s.admin.addr)
+	}
+	fmt.Fprintf(w, "  stages      %s (instance %s)\n", strings.Join(allStages, ", "), instanceID(a))
+	if s.bank != nil {
+		fmt.Fprintf(w, "  bank        simulator at %s (connector %q)\n", s.bank.URL(), bankConnector)
 	}
 	if s.db.server != nil {
 		fmt.Fprintf(w, "  PostgreSQL  127.0.0.1:%d, database %s (private server in %s; URL in %s)\n",
@@ -336,11 +325,12 @@ func (s *devStack) stop(a *app) {
 		s.bgCancel()
 		s.bg.Wait()
 	}
-	if s.admin != nil {
-		_ = s.admin.Shutdown(ctx)
-	}
+	s.admin.close(ctx)
 	if s.client != nil {
 		s.client.Close()
+	}
+	if s.bank != nil {
+		_ = s.bank.Close()
 	}
 	if s.kafka != nil {
 		s.kafka.Close() // flushes the persisted state, transaction markers included

@@ -27,6 +27,7 @@ type cli struct {
 	Channels channelsCmd `cmd:"" help:"Manage API channels: create, list, revoke."`
 	Serve    serveCmd    `cmd:"" help:"Serve the channel API (ingress)."`
 	Verify   verifyCmd   `cmd:"" help:"Check the ledger invariants on a live database."`
+	Run      runCmd      `cmd:"" help:"Run payment stages (exactly-once workers)."`
 	Topics   topicsCmd   `cmd:"" help:"Create missing catalog topics and report differences from the catalog."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }

@@ -53,6 +53,20 @@ type Config struct {
 	// AdminAddr serves /metrics and /debug/pprof for operators; empty disables it.
 	AdminAddr string `name:"admin" env:"PAYSTREAM_ADMIN_ADDR" default:"127.0.0.1:9090" help:"Admin listen address (/metrics, /debug/pprof). Empty disables it (default ${default})." placeholder:"HOST:PORT"`
 
+	// InstanceID names this process stably across restarts (the pod name): the stage
+	// workers' static group membership and transactional ids derive from it.
+	InstanceID string `name:"instance-id" env:"PAYSTREAM_INSTANCE_ID" help:"Stable name of this worker process (default: the host name)." placeholder:"NAME"`
+
+	// BatchSize is the most records one stage transaction covers.
+	BatchSize int `name:"batch-size" env:"PAYSTREAM_BATCH_SIZE" default:"1000" help:"Records per stage transaction (default ${default})."`
+
+	// FuseStages runs consecutive stages of one process in one hop.
+	FuseStages bool `name:"fuse-stages" env:"PAYSTREAM_FUSE_STAGES" help:"Run consecutive stages in one hop (one transaction for the chain)."`
+
+	// BankURL is the bank connector's API; empty means no bank connector (paystream dev
+	// starts a simulator and uses it).
+	BankURL string `name:"bank-url" env:"PAYSTREAM_BANK_URL" help:"Base URL of the bank connector's API; empty: no bank (dev: a simulator)." placeholder:"URL"`
+
 	LogLevel  string `name:"log-level" env:"PAYSTREAM_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 	LogFormat string `name:"log-format" env:"PAYSTREAM_LOG_FORMAT" default:"text" enum:"text,json" help:"Log format: text or json."`
 }
@@ -93,6 +107,15 @@ func (c *Config) Validate() error {
 	}
 	if !subsidiaryPattern.MatchString(c.Subsidiary) {
 		return invalid("PAYSTREAM_SUBSIDIARY", c.Subsidiary, "want 2 to 16 of A-Z, 0-9 and _")
+	}
+	if c.BatchSize < 1 || c.BatchSize > 100_000 {
+		return invalid("PAYSTREAM_BATCH_SIZE", strconv.Itoa(c.BatchSize), "must be between 1 and 100000")
+	}
+	if c.BankURL != "" {
+		u, err := url.Parse(c.BankURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalid("PAYSTREAM_BANK_URL", redactURL(c.BankURL), "want http(s)://host:port")
+		}
 	}
 	if c.Partitions < 1 || c.Partitions > 10000 {
 		return invalid("PAYSTREAM_PARTITIONS", strconv.Itoa(c.Partitions), "must be between 1 and 10000")
@@ -153,6 +176,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("partitions", c.Partitions),
 		slog.String("http", c.HTTPAddr),
 		slog.String("admin", c.AdminAddr),
+		slog.String("instance_id", c.InstanceID),
+		slog.Int("batch_size", c.BatchSize),
+		slog.Bool("fuse_stages", c.FuseStages),
+		slog.String("bank_url", redactURL(c.BankURL)),
 		slog.String("log_level", c.LogLevel),
 		slog.String("log_format", c.LogFormat),
 	)

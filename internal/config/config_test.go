@@ -8,7 +8,7 @@ import (
 )
 
 func validConfig() Config {
-	return Config{DataDir: ".paystream", Subsidiary: "DEV", KafkaAddr: "127.0.0.1:9092", Partitions: 12,
+	return Config{DataDir: ".paystream", Subsidiary: "DEV", BatchSize: 1000, KafkaAddr: "127.0.0.1:9092", Partitions: 12,
 		HTTPAddr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:9090", LogLevel: "info", LogFormat: "text"}
 }
 
@@ -30,6 +30,8 @@ func TestValidate(t *testing.T) {
 		{"kafka addr", func(c *Config) { c.KafkaAddr = "nope" }, "PAYSTREAM_KAFKA_ADDR"},
 		{"registry scheme", func(c *Config) { c.SchemaRegistryURL = "ftp://r:8081" }, "PAYSTREAM_SCHEMA_REGISTRY_URL"},
 		{"subsidiary", func(c *Config) { c.Subsidiary = "dev" }, "PAYSTREAM_SUBSIDIARY"},
+		{"batch size", func(c *Config) { c.BatchSize = 0 }, "PAYSTREAM_BATCH_SIZE"},
+		{"bank url", func(c *Config) { c.BankURL = "bank:80" }, "PAYSTREAM_BANK_URL"},
 		{"zero partitions", func(c *Config) { c.Partitions = 0 }, "PAYSTREAM_PARTITIONS"},
 		{"http addr", func(c *Config) { c.HTTPAddr = ":x" }, "PAYSTREAM_HTTP_ADDR"},
 		{"admin addr", func(c *Config) { c.AdminAddr = "h" }, "PAYSTREAM_ADMIN_ADDR"},

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/processors"
+	"github.com/paystream/paystream/schemas"
+)
+
+type runCmd struct {
+	Stages string `help:"Comma-separated stages to run in this process (default: all of them)." placeholder:"STAGE,..."`
+}
+
+func (runCmd) Help() string {
+	return "Runs payment stages as exactly-once workers: " + strings.Join(allStages, ", ") + ". " +
+		"Each stage is its own hop unless PAYSTREAM_FUSE_STAGES is set. Workers are named by PAYSTREAM_INSTANCE_ID " +
+		"(default the host name): keep it stable across restarts. Kafka is PAYSTREAM_KAFKA_BROKERS or the running dev " +
+		"broker; PostgreSQL is PAYSTREAM_DATABASE_URL or the running dev's. SIGTERM stops within 10 s."
+}
+
+func (c runCmd) Run(a *app) error {
+	names := allStages
+	if c.Stages != "" {
+		names = processors.ParseStages(c.Stages)
+	}
+	url := a.cfg.DatabaseURL
+	if url == "" {
+		var err error
+		if url, err = runningDevURL(a.cfg.DataDir); err != nil {
+			return err
+		}
+	}
+	pool, err := pgxpool.New(a.ctx, url)
+	if err != nil {
+		return fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	defer pool.Close()
+	l, err := ledger.New(a.ctx, pool)
+	if err != nil {
+		return err
+	}
+	serde, err := schemas.NewSerde(a.ctx, a.cfg.SchemaRegistryURL)
+	if err != nil {
+		return err
+	}
+	admin, err := startAdmin(a)
+	if err != nil {
+		return err
+	}
+	defer admin.close(context.Background())
+	brokers := a.cfg.KafkaBrokers
+	if a.cfg.EmbeddedKafka() {
+		brokers = []string{a.cfg.KafkaAddr}
+	}
+	return runStages(a.ctx, a, brokers, pool, l, serde, admin.reg, names)
+}
