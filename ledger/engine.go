@@ -32,7 +32,7 @@ type group struct {
 // engine applies groups of legs in one database transaction: it locks every balance row
 // it will write in key order (so concurrent engines cannot deadlock), decides each group
 // against the locked balances in Go, then writes transfers, items and balances with set
-// operations (COPY and unnest).
+// statements (INSERT ... SELECT FROM unnest).
 type engine struct {
 	l         *Ledger
 	partition int
