@@ -200,7 +200,7 @@ func (e *engine) queue(b *pgx.Batch) {
 		b.Queue(readOthers, hot)
 	}
 	b.Queue(`SELECT clock_timestamp(), array(SELECT nextval('transfer_ids') FROM generate_series(1, $1::int))`, n)
-	b.Queue(`SET LOCAL plan_cache_mode = auto`)
+	b.Queue(`SET LOCAL plan_cache_mode TO DEFAULT`)
 }
 
 // flags are the mutable facts of an account, read after its balance rows are locked.
