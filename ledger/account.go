@@ -188,7 +188,7 @@ func (l *Ledger) CloseAccount(ctx context.Context, id AccountID) error {
 		return fmt.Errorf("closing account: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM account_balances WHERE account_id = $1 AND shard = 0 FOR UPDATE`, id); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM account_balances WHERE account_id = $1 ORDER BY shard FOR UPDATE`, id); err != nil {
 		return fmt.Errorf("closing account: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE accounts SET closed = true WHERE id = $1`, id); err != nil {

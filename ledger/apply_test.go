@@ -156,3 +156,39 @@ func TestCheckAmount(t *testing.T) {
 		})
 	}
 }
+
+func TestParseUnits(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		s    string
+		exp  int32
+		want int64
+		ok   bool
+	}{
+		{"0", 2, 0, true},
+		{"12.34", 2, 1234, true},
+		{"12.3", 2, 1230, true},
+		{"12.3400", 2, 1234, true},
+		{"-20", 2, -2000, true},
+		{"5", 0, 5, true},
+		{"12.345", 2, 0, false},
+		{"1.5", 0, 0, false},
+		{"abc", 2, 0, false},
+		{"", 2, 0, false},
+		{"99999999999999999999", 2, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.s, func(t *testing.T) {
+			got, ok := parseUnits([]byte(c.s), c.exp)
+			if got != c.want || ok != c.ok {
+				t.Fatalf("parseUnits(%q, %d) = %d, %v; want %d, %v", c.s, c.exp, got, ok, c.want, c.ok)
+			}
+		})
+	}
+	if got := ceilUnits([]byte("-0.005"), 2); got != 0 {
+		t.Fatalf("ceil(-0.005) = %d, want 0", got)
+	}
+	if got := floorUnits([]byte("0.019"), 2); got != 1 {
+		t.Fatalf("floor(0.019) = %d, want 1", got)
+	}
+}

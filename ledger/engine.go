@@ -32,7 +32,7 @@ type group struct {
 // engine applies groups of legs in one database transaction: it locks every balance row
 // it will write in key order (so concurrent engines cannot deadlock), decides each group
 // against the locked balances in Go, then writes transfers, items and balances with set
-// operations (COPY and unnest).
+// statements (INSERT ... SELECT FROM unnest).
 type engine struct {
 	l         *Ledger
 	partition int
@@ -42,6 +42,7 @@ type engine struct {
 	bals      map[balKey]*balance
 	ids       []int64
 	at        time.Time
+	hot       bool // the batch debits a hot account with a balance rule
 	transfers transferRows
 }
 
@@ -137,34 +138,51 @@ func (e *engine) checkStatic(lg *leg) error {
 	return nil
 }
 
-// lockBalances locks the balance rows in key order and reads them in minor units. The
-// lateral lookup makes the plan a nested loop over the sorted keys, so rows are locked in
-// key order (no deadlock between batches) through the primary key, never a scan.
-const lockBalances = `
-SELECT k.account_id, k.shard, b.*
-  FROM unnest($1::bigint[], $2::smallint[], $3::bigint[]) k(account_id, shard, factor)
- CROSS JOIN LATERAL (
-       SELECT (b.debits_pending * k.factor)::bigint, (b.debits_posted * k.factor)::bigint,
-              (b.credits_pending * k.factor)::bigint, (b.credits_posted * k.factor)::bigint,
-              ceil(a.min_balance * k.factor)::bigint, a.frozen, a.closed, coalesce(a.allowed_mcc, '{}'),
-              CASE WHEN b.shard = 0 AND a.shards > 0 AND a.no_overdraft AND NOT a.shard_debits THEN
-                  (SELECT coalesce(sum(s.credits_posted - s.debits_posted - s.debits_pending), 0) * k.factor
-                     FROM account_balances s WHERE s.account_id = b.account_id AND s.shard > 0)::bigint
-              ELSE 0 END
-         FROM account_balances b JOIN accounts a ON a.id = b.account_id
-        WHERE b.account_id = k.account_id AND b.shard = k.shard
-          FOR UPDATE OF b) b`
+// The balance rows are locked in key order (no deadlock between batches) through the
+// primary key: account_id = ANY drives an index scan, the packed key filters out the
+// shards the batch does not write before they are locked. Amounts come back in minor
+// units. Account flags are read by the next statement, after the locks: whoever changes
+// them locks the balance rows first (SetWalletStatus, CloseAccount).
+// Values come back as text and are parsed into minor units in Go (parseUnits): exact,
+// cheap on both sides, and free of per-currency joins.
+const (
+	lockBalances = `
+SELECT account_id, shard, debits_pending::text, debits_posted::text, credits_pending::text, credits_posted::text
+  FROM account_balances
+ WHERE (account_id = ANY($1) AND shard = 0) OR (account_id = ANY($2) AND account_id * 128 + shard = ANY($3))
+ ORDER BY account_id, shard
+   FOR UPDATE`
+	readFlags = `
+SELECT id, min_balance::text, frozen, closed, coalesce(allowed_mcc, '{}') FROM accounts WHERE id = ANY($1)`
+	// The other shards of hot accounts with a balance rule only ever gain credits, so a
+	// stale read understates the balance and can never let a debit overdraw.
+	readOthers = `
+SELECT account_id, sum(credits_posted - debits_posted - debits_pending)::text
+  FROM account_balances WHERE account_id = ANY($1) AND shard > 0 GROUP BY account_id`
+)
 
-// queue adds the lock, the transfer ids and the batch time to a batch. The time is read
-// after the locks, so it never goes back along a balance row: statements order by
-// (time, transfer id), and ids grow within a batch.
+// shardBits packs (account, shard) into one key; shards stay below 128.
+const shardBits = 128
+
+// queue adds the locks, the account flags, the transfer ids and the batch time to a
+// batch. The time is read after the locks, so it never goes back along a balance row:
+// statements order by (time, transfer id), and ids grow within a batch.
 func (e *engine) queue(b *pgx.Batch) {
-	accts := make([]int64, len(e.keys))
-	shards := make([]int16, len(e.keys))
-	factors := make([]int64, len(e.keys))
+	var accts, zeros, hotShardAccts, packed, hot []int64
 	for i, k := range e.keys {
-		accts[i], shards[i] = int64(k.account), k.shard
-		factors[i] = pow10[e.l.currencies[e.meta[k.account].currency].Exponent]
+		if k.shard == 0 {
+			zeros = append(zeros, int64(k.account))
+		} else {
+			hotShardAccts = append(hotShardAccts, int64(k.account))
+			packed = append(packed, int64(k.account)*shardBits+int64(k.shard))
+		}
+		if i > 0 && e.keys[i-1].account == k.account {
+			continue
+		}
+		accts = append(accts, int64(k.account))
+		if m := e.meta[k.account]; k.shard == 0 && m.shards > 0 && m.noOverdraft && !m.shardDebits {
+			hot = append(hot, int64(k.account))
+		}
 	}
 	n := 0
 	for _, g := range e.groups {
@@ -172,12 +190,31 @@ func (e *engine) queue(b *pgx.Batch) {
 			n += len(g.legs)
 		}
 	}
-	b.Queue(lockBalances, accts, shards, factors)
+	e.hot = len(hot) > 0
+	// A generic plan would search the key arrays linearly for every row; a custom plan
+	// hashes them and sizes the index scans right.
+	b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
+	b.Queue(lockBalances, zeros, hotShardAccts, packed)
+	b.Queue(readFlags, accts)
+	if e.hot {
+		b.Queue(readOthers, hot)
+	}
 	b.Queue(`SELECT clock_timestamp(), array(SELECT nextval('transfer_ids') FROM generate_series(1, $1::int))`, n)
+	b.Queue(`SET LOCAL plan_cache_mode TO DEFAULT`)
+}
+
+// flags are the mutable facts of an account, read after its balance rows are locked.
+type flags struct {
+	minBalance     int64
+	frozen, closed bool
+	allowedMCC     []string
 }
 
 // read takes the results of what queue added.
 func (e *engine) read(br pgx.BatchResults) error {
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("locking balances: %w", err)
+	}
 	rows, err := br.Query()
 	if err != nil {
 		return fmt.Errorf("locking balances: %w", err)
@@ -186,22 +223,78 @@ func (e *engine) read(br pgx.BatchResults) error {
 	all := make([]balance, 0, len(e.keys))
 	for rows.Next() {
 		var k balKey
-		all = append(all, balance{})
-		b := &all[len(all)-1]
-		if err := rows.Scan(&k.account, &k.shard, &b.dPend, &b.dPost, &b.cPend, &b.cPost, &b.minBalance, &b.frozen, &b.closed,
-			&b.allowedMCC, &b.others); err != nil {
+		var dp, dpo, cp, cpo []byte
+		if err := rows.Scan(&k.account, &k.shard, &dp, &dpo, &cp, &cpo); err != nil {
 			rows.Close()
 			return fmt.Errorf("locking balances: %w", err)
 		}
-		b.currency = e.meta[k.account].currency
+		all = append(all, balance{currency: e.meta[k.account].currency})
+		b := &all[len(all)-1]
+		exp := e.l.currencies[b.currency].Exponent
+		var ok [4]bool
+		b.dPend, ok[0] = parseUnits(dp, exp)
+		b.dPost, ok[1] = parseUnits(dpo, exp)
+		b.cPend, ok[2] = parseUnits(cp, exp)
+		b.cPost, ok[3] = parseUnits(cpo, exp)
+		if ok != [4]bool{true, true, true, true} {
+			rows.Close()
+			return fmt.Errorf("locking balances: account %d holds a value beyond %d fraction digits or int64", k.account, exp)
+		}
 		e.bals[k] = b
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("locking balances: %w", err)
 	}
+	fl := make(map[AccountID]flags, len(e.bals))
+	if rows, err = br.Query(); err != nil {
+		return fmt.Errorf("reading account flags: %w", err)
+	}
+	for rows.Next() {
+		var id AccountID
+		var f flags
+		var minb []byte
+		if err := rows.Scan(&id, &minb, &f.frozen, &f.closed, &f.allowedMCC); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading account flags: %w", err)
+		}
+		f.minBalance = ceilUnits(minb, e.l.currencies[e.meta[id].currency].Exponent)
+		fl[id] = f
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading account flags: %w", err)
+	}
+	for k, b := range e.bals {
+		f := fl[k.account]
+		b.minBalance, b.frozen, b.closed, b.allowedMCC = f.minBalance, f.frozen, f.closed, f.allowedMCC
+	}
+	if e.hot {
+		if rows, err = br.Query(); err != nil {
+			return fmt.Errorf("reading hot shards: %w", err)
+		}
+		for rows.Next() {
+			var id AccountID
+			var others []byte
+			if err := rows.Scan(&id, &others); err != nil {
+				rows.Close()
+				return fmt.Errorf("reading hot shards: %w", err)
+			}
+			// Floor: an understated balance is the safe side.
+			if b := e.bals[balKey{id, 0}]; b != nil {
+				b.others = floorUnits(others, e.l.currencies[b.currency].Exponent)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reading hot shards: %w", err)
+		}
+	}
 	if err := br.QueryRow().Scan(&e.at, &e.ids); err != nil {
 		return fmt.Errorf("allocating transfer ids: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("locking balances: %w", err)
 	}
 	return nil
 }

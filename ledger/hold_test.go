@@ -80,6 +80,10 @@ func TestHoldCaptureKeepRemainingThenVoid(t *testing.T) {
 	if x := h.hold(res.HoldID); !x.Captured.Equal(d("35")) || !x.Released.Equal(d("25")) || !x.Remaining().IsZero() {
 		t.Fatalf("hold %+v", x)
 	}
+	ts, err := h.l.PaymentTransfers(h.ctx, res.PaymentID)
+	if err != nil || len(ts) != 4 || ts[0].Code != CodeReserve || ts[3].Code != CodeRelease || !ts[3].Pending.Equal(d("-25")) {
+		t.Fatalf("transfers of the held payment: %+v %v", ts, err)
+	}
 	// Nothing left to void or capture.
 	if _, err := h.l.Void(h.ctx, VoidRequest{OpKey: h.key(), HoldID: res.HoldID}); !errors.Is(err, ErrHoldExceeded) {
 		t.Fatalf("second void: %v", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -166,7 +167,7 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 			results[i].Status, results[i].TransferIDs = Posted, g.ids
 		}
 	}
-	slices.SortFunc(newIdx, func(a, b int) int { return cmpString(ps[a].PaymentID, ps[b].PaymentID) })
+	slices.SortFunc(newIdx, func(a, b int) int { return strings.Compare(ps[a].PaymentID, ps[b].PaymentID) })
 	pids, statuses, reasons, details := make([]string, len(newIdx)), make([]string, len(newIdx)), make([]string, len(newIdx)), make([]string, len(newIdx))
 	dgs, tids := make([][]byte, len(newIdx)), make([][]int64, len(newIdx))
 	for j, i := range newIdx {
@@ -278,14 +279,4 @@ func legsOf(p Posting) []leg {
 			amount: t.Amount, pending: zero, currency: t.Currency, mcc: t.MCC, paymentID: p.PaymentID}
 	}
 	return legs
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -32,6 +32,27 @@ func TestShardDebitsBudget(t *testing.T) {
 	if again, err := f.l.Rebalance(f.ctx, budget.ID); err != nil || len(again) != 0 {
 		t.Fatalf("second rebalance: %v %v", again, err)
 	}
+	// Both sides of a move between shards show on the statement, one line per page.
+	var lines []StatementLine
+	q := StatementQuery{Limit: 1}
+	for {
+		p, err := f.l.Statement(f.ctx, budget.ID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, p.Lines...)
+		if p.Next == "" || len(lines) > 20 {
+			break
+		}
+		q.Cursor = p.Next
+	}
+	total := d("0")
+	for _, l := range lines {
+		total = total.Add(l.Posted)
+	}
+	if len(lines) != 7 || !total.Equal(d("100")) {
+		t.Fatalf("%d statement lines summing to %s, want 7 and 100", len(lines), total)
+	}
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex

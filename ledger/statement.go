@@ -39,7 +39,7 @@ type StatementPage struct {
 }
 
 // Statement returns an account's lines with cursor pagination (keyset on time and
-// transfer id, so pages stay stable while new transfers arrive).
+// transfer id and shard, so pages stay stable while new transfers arrive).
 func (l *Ledger) Statement(ctx context.Context, id AccountID, q StatementQuery) (StatementPage, error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
@@ -47,10 +47,10 @@ func (l *Ledger) Statement(ctx context.Context, id AccountID, q StatementQuery) 
 	if q.Limit > 1000 {
 		q.Limit = 1000
 	}
-	after, afterID := q.From.Add(-time.Microsecond), int64(1<<63-1)
+	after, afterID, afterShard := q.From.Add(-time.Microsecond), int64(1<<63-1), 0
 	if q.Cursor != "" {
 		var err error
-		if after, afterID, err = decodeCursor(q.Cursor); err != nil {
+		if after, afterID, afterShard, err = decodeCursor(q.Cursor); err != nil {
 			return StatementPage{}, fieldError("cursor", ErrInvalid, q.Cursor)
 		}
 	}
@@ -62,8 +62,8 @@ func (l *Ledger) Statement(ctx context.Context, id AccountID, q StatementQuery) 
 			CASE WHEN t.debit_account_id = i.account_id AND t.debit_shard = i.shard THEN -t.amount ELSE t.amount END,
 			CASE WHEN t.debit_account_id = i.account_id AND t.debit_shard = i.shard THEN -t.pending_amount ELSE t.pending_amount END, i.balance
 		FROM account_items i JOIN transfers t ON t.id = i.transfer_id
-		WHERE i.account_id = $1 AND (i.at, i.transfer_id) > ($2, $3) AND i.at < $4
-		ORDER BY i.at, i.transfer_id LIMIT $5`, id, after, afterID, to, q.Limit+1)
+		WHERE i.account_id = $1 AND (i.at, i.transfer_id, i.shard) > ($2, $3, $4) AND i.at < $5
+		ORDER BY i.at, i.transfer_id, i.shard LIMIT $6`, id, after, afterID, afterShard, to, q.Limit+1)
 	if err != nil {
 		return StatementPage{}, fmt.Errorf("reading statement of %d: %w", id, err)
 	}
@@ -82,33 +82,31 @@ func (l *Ledger) Statement(ctx context.Context, id AccountID, q StatementQuery) 
 	if len(p.Lines) > q.Limit {
 		p.Lines = p.Lines[:q.Limit]
 		last := p.Lines[q.Limit-1]
-		p.Next = encodeCursor(last.At, last.TransferID)
+		p.Next = encodeCursor(last.At, last.TransferID, last.Shard)
 	}
 	return p, nil
 }
 
-func encodeCursor(at time.Time, id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + strconv.FormatInt(id, 10)))
+func encodeCursor(at time.Time, id int64, shard int) string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d:%d:%d", at.UnixMicro(), id, shard))
 }
 
-func decodeCursor(c string) (time.Time, int64, error) {
+func decodeCursor(c string) (time.Time, int64, int, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, 0, err
+		return time.Time{}, 0, 0, err
 	}
-	us, id, ok := strings.Cut(string(b), ":")
-	if !ok {
-		return time.Time{}, 0, fmt.Errorf("malformed cursor")
+	parts := strings.Split(string(b), ":")
+	if len(parts) != 3 {
+		return time.Time{}, 0, 0, fmt.Errorf("malformed cursor")
 	}
-	u, err := strconv.ParseInt(us, 10, 64)
-	if err != nil {
-		return time.Time{}, 0, err
+	var n [3]int64
+	for i, p := range parts {
+		if n[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+			return time.Time{}, 0, 0, err
+		}
 	}
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil {
-		return time.Time{}, 0, err
-	}
-	return time.UnixMicro(u), n, nil
+	return time.UnixMicro(n[0]), n[1], int(n[2]), nil
 }
 
 // PaymentTransfers returns the transfers of a payment in id order: its posting's and

@@ -1,6 +1,10 @@
 package ledger
 
-import "github.com/shopspring/decimal"
+import (
+	"math"
+
+	"github.com/shopspring/decimal"
+)
 
 // maxUnits bounds an amount in minor units. The posting engine computes in int64 minor
 // units (no big-number allocation per leg); with amounts below 10^17 units, balances
@@ -30,3 +34,70 @@ func toUnits(d decimal.Decimal, exp int32) (int64, bool) {
 }
 
 func fromUnits(u int64, exp int32) decimal.Decimal { return decimal.New(u, -exp) }
+
+// parseUnits reads a NUMERIC in text form ("-1234.5") as minor units of a currency with
+// exp fraction digits; ok is false if it has more digits or does not fit.
+func parseUnits(s []byte, exp int32) (int64, bool) {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	if len(s) == 0 {
+		return 0, false
+	}
+	var v int64
+	frac := int32(-1)
+	for _, c := range s {
+		switch {
+		case c == '.' && frac < 0:
+			frac = 0
+		case c >= '0' && c <= '9':
+			if frac >= 0 {
+				if frac == exp {
+					if c != '0' {
+						return 0, false
+					}
+					continue
+				}
+				frac++
+			}
+			if v > (math.MaxInt64-9)/10 {
+				return 0, false
+			}
+			v = v*10 + int64(c-'0')
+		default:
+			return 0, false
+		}
+	}
+	if frac < 0 {
+		frac = 0
+	}
+	for ; frac < exp; frac++ {
+		if v > math.MaxInt64/10 {
+			return 0, false
+		}
+		v *= 10
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// ceilUnits and floorUnits are parseUnits rounding extra fraction digits up or down (a
+// minimum set finer than the currency is read on the strict side); 0 if unreadable.
+func ceilUnits(s []byte, exp int32) int64 { return roundUnits(s, exp, decimal.Decimal.Ceil) }
+
+func floorUnits(s []byte, exp int32) int64 { return roundUnits(s, exp, decimal.Decimal.Floor) }
+
+func roundUnits(s []byte, exp int32, round func(decimal.Decimal) decimal.Decimal) int64 {
+	if v, ok := parseUnits(s, exp); ok {
+		return v
+	}
+	d, err := decimal.NewFromString(string(s))
+	if err != nil {
+		return 0
+	}
+	v, _ := toUnits(round(d.Shift(exp)).Shift(-exp), exp)
+	return v
+}

@@ -73,9 +73,10 @@ func (l *Ledger) SetWalletStatus(ctx context.Context, id WalletID, s WalletStatu
 	if tag.RowsAffected() == 0 {
 		return fieldError("wallet", ErrNotFound, id)
 	}
-	// Lock shard 0 first, as postings do, so a status change waits for postings in flight.
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM account_balances WHERE shard = 0 AND account_id IN
-		(SELECT id FROM accounts WHERE wallet_id = $1) ORDER BY account_id FOR UPDATE`, id); err != nil {
+	// Lock the balance rows first, in the order postings do, so a status change waits for
+	// postings in flight and postings after it read the new flags.
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM account_balances WHERE account_id IN
+		(SELECT id FROM accounts WHERE wallet_id = $1) ORDER BY account_id, shard FOR UPDATE`, id); err != nil {
 		return fmt.Errorf("locking wallet accounts: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE accounts SET frozen = $2, closed = $3 WHERE wallet_id = $1`,
