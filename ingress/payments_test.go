@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/ingress/channels"
@@ -16,21 +17,41 @@ import (
 	"github.com/paystream/paystream/schemas/catalog"
 )
 
-// requested reads every committed record of payments.requested.
+// requested reads every record of payments.requested, up to the end offsets it finds
+// first: the ingress writes without transactions, so they are all readable at once.
 func (a *testAPI) requested(t testing.TB) []*kgo.Record {
 	t.Helper()
-	cl := a.kafka.Client(t, kgo.ConsumeTopics(string(catalog.PaymentsRequested)),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	topic := string(catalog.PaymentsRequested)
+	ends, err := kadm.NewClient(a.kafka.Client(t)).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil
+	}
+	cl := a.kafka.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var out []*kgo.Record
-	for {
+	for len(want) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return out
+			t.Fatalf("reading %s: still waiting for partitions %v", topic, want)
 		}
-		out = append(out, fs.Records()...)
+		fs.EachRecord(func(r *kgo.Record) {
+			out = append(out, r)
+			if r.Offset+1 >= want[r.Partition] {
+				delete(want, r.Partition)
+			}
+		})
 	}
+	return out
 }
 
 func (a *testAPI) decodePayment(t testing.TB, r *kgo.Record) *schemas.Payment {

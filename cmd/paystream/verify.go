@@ -12,6 +12,7 @@ import (
 
 type verifyCmd struct {
 	JSON bool `help:"Print the report as JSON."`
+	Full bool `help:"Check every transfer again instead of only those since the last passing run."`
 }
 
 func (verifyCmd) Help() string {
@@ -36,7 +37,11 @@ func (v verifyCmd) Run(a *app) error {
 		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	defer pool.Close()
-	rep, err := ledger.Verify(a.ctx, pool)
+	verify := ledger.Verify
+	if v.Full {
+		verify = ledger.VerifyAll
+	}
+	rep, err := verify(a.ctx, pool)
 	if err != nil {
 		return err
 	}
