@@ -30,7 +30,15 @@ const (
 // idempotent makes a POST safe to retry: the same channel and Idempotency-Key with the
 // same request get the first answer again; with another request, 422. Concurrent retries
 // wait for the first one. A 5xx answer is not kept, so a retry runs again.
-func (s *Server) idempotent(next http.Handler) http.Handler {
+func (s *Server) idempotent(next http.Handler) http.Handler { return s.idempotency(next, false) }
+
+// idempotentPayment is idempotent for routes whose effect is a payment record: the stored
+// answer is committed without waiting for the disk. A crash can lose that commit; the key
+// then stays in flight, a retry takes it over after abandonAfter and produces the record
+// again, under the same payment id (derived from the key), which the ledger posts once.
+func (s *Server) idempotentPayment(next http.Handler) http.Handler { return s.idempotency(next, true) }
+
+func (s *Server) idempotency(next http.Handler, asyncAnswer bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get(HeaderIdempotencyKey)
 		switch {
@@ -60,7 +68,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 				return
 			}
 			if tag.RowsAffected() == 1 {
-				s.answerAndKeep(w, r, next, ch, key)
+				s.answerAndKeep(w, r, next, ch, key, asyncAnswer)
 				return
 			}
 			var storedHash, stored []byte
@@ -98,7 +106,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 					 WHERE channel_key = $1 AND idem_key = $2 AND state = 'in_flight' AND created_at < now() - $3 * interval '1 second'`,
 					ch, key, int64(abandonAfter.Seconds()))
 				if err == nil && tag.RowsAffected() == 1 {
-					s.answerAndKeep(w, r, next, ch, key)
+					s.answerAndKeep(w, r, next, ch, key, asyncAnswer)
 					return
 				}
 			}
@@ -119,7 +127,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 
 // answerAndKeep runs the handler and stores its answer under the key, or releases the key
 // when the answer is a server error.
-func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http.Handler, ch, key string) {
+func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http.Handler, ch, key string, async bool) {
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	next.ServeHTTP(rec, r)
 	// The answer must be kept even if the client has gone: its retry will want it.
@@ -128,10 +136,7 @@ func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http
 	if rec.status >= 500 {
 		_, err = s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`, ch, key)
 	} else {
-		_, err = s.pool.Exec(ctx,
-			`UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, body = $5
-			 WHERE channel_key = $1 AND idem_key = $2`,
-			ch, key, rec.status, rec.header.Get("Content-Type"), rec.body.Bytes())
+		err = s.keepAnswer(ctx, ch, key, rec, async)
 	}
 	if err != nil {
 		s.log.Error("keeping idempotent answer", "key", ch, "err", err)
@@ -163,4 +168,14 @@ func (s *Server) unavailable(w http.ResponseWriter, doing string, err error) {
 func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second'`, int64(KeyRetention.Seconds()))
 	return tag.RowsAffected(), err
+}
+
+func (s *Server) keepAnswer(ctx context.Context, ch, key string, rec *recorder, async bool) error {
+	pool := s.pool
+	if async {
+		pool = s.asyncPool
+	}
+	_, err := pool.Exec(ctx, `UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, body = $5
+		WHERE channel_key = $1 AND idem_key = $2`, ch, key, rec.status, rec.header.Get("Content-Type"), rec.body.Bytes())
+	return err
 }

@@ -21,7 +21,7 @@ func (s *Server) v1(r chi.Router) {
 	write.Post("/wallets/{id}/unfreeze", s.setWalletStatus(ledger.WalletActive))
 	write.Post("/wallets/{id}/close", s.setWalletStatus(ledger.WalletClosed))
 
-	pays := r.With(requireScope(channels.PaymentsWrite), s.idempotent)
+	pays := r.With(requireScope(channels.PaymentsWrite), s.idempotentPayment)
 	pays.Post("/payments", s.createPayment)
 	pays.Post("/payments/{id}/capture", s.operate(OpCapture))
 	pays.Post("/payments/{id}/void", s.operate(OpVoid))

@@ -45,6 +45,7 @@ type Config struct {
 // Server is the API.
 type Server struct {
 	pool       *pgxpool.Pool
+	asyncPool  *pgxpool.Pool // commits without waiting for the disk: only for writes a crash may lose
 	ledger     *ledger.Ledger
 	subsidiary string
 	channels   *channels.Store
@@ -68,6 +69,17 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	s.asyncPool = s.pool
+	if s.pool != nil {
+		cfg := s.pool.Config()
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+		cfg.MaxConns = max(cfg.MaxConns/2, 4)
+		if p, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
+			s.asyncPool = p
+		} else {
+			s.log.Warn("no asynchronous-commit pool; every write waits for the disk", "err", err)
+		}
 	}
 	if s.webhooks == nil {
 		s.webhooks = webhooks.NewDispatcher(s.pool, s.channels, s.log)
@@ -131,5 +143,12 @@ func (s *Server) RunMaintenance(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// Close releases the server's own connections; the pool given in Config stays open.
+func (s *Server) Close() {
+	if s.asyncPool != nil && s.asyncPool != s.pool {
+		s.asyncPool.Close()
 	}
 }

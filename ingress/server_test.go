@@ -57,6 +57,7 @@ func newTestAPI(t testing.TB) *testAPI {
 	}
 	s := NewServer(Config{Pool: db.Pool, Ledger: l, Subsidiary: "TEST", Channels: store,
 		Producer: k.Client(t), Serde: serde, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(s.Close)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	return &testAPI{url: hs.URL, store: store, db: db, server: s, ledger: l, kafka: k, serde: serde}

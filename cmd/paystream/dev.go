@@ -325,6 +325,9 @@ func (s *devStack) stop(a *app) {
 		s.bgCancel()
 		s.bg.Wait()
 	}
+	if api := s.api.Load(); api != nil {
+		api.Close()
+	}
 	s.admin.close(ctx)
 	if s.client != nil {
 		s.client.Close()

@@ -74,6 +74,7 @@ func (serveCmd) Run(a *app) error {
 	}
 	api := ingress.NewServer(ingress.Config{Pool: pool, Ledger: l, Subsidiary: a.cfg.Subsidiary, Channels: store,
 		Producer: producer, Serde: serde, Log: a.log, Ready: ready})
+	defer api.Close()
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go func() {
