@@ -47,13 +47,7 @@ type PaymentAccepted struct {
 }
 
 func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var req PaymentRequest
-	if p := decodeStrict(body, &req); p != nil {
-		problem.Write(w, p)
-		return
-	}
-	parsed, p := req.validate(s.currencyExponent)
+	rec, p := s.paymentRecord(r)
 	if p != nil {
 		problem.Write(w, p)
 		return
@@ -62,6 +56,24 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 	if p != nil {
 		problem.Write(w, p)
 		return
+	}
+	if err := s.accept(r.Context(), rec); err != nil {
+		s.unavailable(w, "accepting payment", err)
+		return
+	}
+	s.answerAccepted(w, r, rec.PaymentID, wait)
+}
+
+// paymentRecord reads and checks a payment request and builds its record.
+func (s *Server) paymentRecord(r *http.Request) (*schemas.Payment, *problem.Problem) {
+	body, _ := io.ReadAll(r.Body)
+	var req PaymentRequest
+	if p := decodeStrict(body, &req); p != nil {
+		return nil, p
+	}
+	parsed, p := req.validate(s.currencyExponent)
+	if p != nil {
+		return nil, p
 	}
 	ch := channelFrom(r.Context())
 	id := paymentID(ch.KeyID, r.Header.Get(HeaderIdempotencyKey))
@@ -87,11 +99,7 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 	if parsed.Type == TypeRefund {
 		rec.TargetPaymentID = parsed.OriginalPaymentID
 	}
-	if err := s.accept(r.Context(), rec); err != nil {
-		s.unavailable(w, "accepting payment", err)
-		return
-	}
-	s.answerAccepted(w, r, id, wait)
+	return rec, nil
 }
 
 // answerAccepted answers 202 with the payment id, or 200 with the payment when it ends

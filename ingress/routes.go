@@ -28,6 +28,7 @@ func (s *Server) v1(r chi.Router) {
 	pays.Post("/payments/{id}/adjust", s.operate(OpAdjust))
 	pays.Post("/payments/{id}/refund", s.operate(OpRefund))
 	r.With(requireScope(channels.PaymentsRead)).Get("/payments/{id}", s.getPayment)
+	r.With(requireScope(channels.PaymentsRead), s.idempotent).Post("/fees/preview", s.previewFees)
 
 	hooks := r.With(requireScope(channels.WebhooksWrite))
 	hooks.With(s.idempotent).Post("/webhooks", s.createWebhook)

@@ -35,7 +35,9 @@ type Config struct {
 	// franz-go defaults), since a channel is answered only once Kafka has its request.
 	Producer *kgo.Client
 	Serde    *schemas.Serde
-	Log      *slog.Logger
+	// FeePreview computes the fee lines of a payment with the fee stage's code.
+	FeePreview func(context.Context, *schemas.Payment) ([]schemas.FeeLine, error)
+	Log        *slog.Logger
 	// Ready reports whether the server's dependencies answer; /readyz calls it.
 	Ready func(context.Context) error
 	// Now is the clock for signature timestamps; nil is time.Now.
@@ -53,6 +55,7 @@ type Server struct {
 	producer   *kgo.Client
 	serde      *schemas.Serde
 	waiters    waiters
+	feePreview func(context.Context, *schemas.Payment) ([]schemas.FeeLine, error)
 	log        *slog.Logger
 	ready      func(context.Context) error
 	now        func() time.Time
@@ -62,7 +65,7 @@ type Server struct {
 
 // NewServer builds the API's router.
 func NewServer(cfg Config) *Server {
-	s := &Server{pool: cfg.Pool, ledger: cfg.Ledger, subsidiary: cfg.Subsidiary, channels: cfg.Channels, webhooks: cfg.Webhooks, producer: cfg.Producer, serde: cfg.Serde, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
+	s := &Server{pool: cfg.Pool, ledger: cfg.Ledger, subsidiary: cfg.Subsidiary, channels: cfg.Channels, webhooks: cfg.Webhooks, producer: cfg.Producer, serde: cfg.Serde, feePreview: cfg.FeePreview, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
 		limits: &rateLimits{m: map[string]*rate.Limiter{}}}
 	if s.now == nil {
 		s.now = time.Now
