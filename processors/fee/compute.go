@@ -31,6 +31,12 @@ type Facts struct {
 	Merchant   Party
 }
 
+// NewFacts takes a payment's own facts; the caller adds the parties and the VAT rate.
+func NewFacts(p *schemas.Payment, subsidiary string, exponent int32) Facts {
+	return Facts{Subsidiary: subsidiary, Type: p.Type, Operation: p.Operation, Method: p.Method,
+		Amount: p.Amount, At: p.CreatedAt, Exponent: exponent}
+}
+
 // Compute prices a payment: every definition that matches adds a line, in the order of
 // defs; a fee that comes to zero adds none, so a free payment gets an empty slice. The fee
 // is fixed + rate × amount, clamped to [Min, Max], rounded to the currency's exponent by

@@ -206,8 +206,7 @@ func (s *Stage) price(ctx context.Context, p *schemas.Payment) ([]schemas.FeeLin
 	if !ok {
 		return nil, fmt.Errorf("%w: %w %q", ErrUnpriceable, ledger.ErrUnknownCurrency, p.Amount.Currency)
 	}
-	f := Facts{Subsidiary: sub, Type: p.Type, Operation: p.Operation, Method: p.Method, Amount: p.Amount,
-		At: p.CreatedAt, Exponent: cur.Exponent}
+	f := NewFacts(p, sub, cur.Exponent)
 	if needPayer && payerRef != "" {
 		if f.Payer, err = s.party(ctx, snap, payerRef); err != nil {
 			return nil, err
