@@ -62,6 +62,7 @@ func TestEligible(t *testing.T) {
 		{"any type", func(c *Campaign) { c.Kind, c.PaymentTypes = Rebate, nil }, newTestPayment(ptype("transfer")), true},
 		{"listed merchant", func(c *Campaign) { c.Merchants = []string{"wal_8", "wal_9"} }, newTestPayment(), true},
 		{"other merchant", func(c *Campaign) { c.Merchants = []string{"wal_8"} }, newTestPayment(), false},
+		{"paid to another wallet", func(c *Campaign) { c.Merchants = []string{"wal_9"} }, newTestPayment(payee("wal_7")), false},
 		{"listed MCC", func(c *Campaign) { c.MCCs = []string{"5411", "5812"} }, newTestPayment(), true},
 		{"other MCC", func(c *Campaign) { c.MCCs = []string{"5812"} }, newTestPayment(), false},
 		{"no MCC", func(c *Campaign) { c.MCCs = []string{"5812"} }, newTestPayment(mcc("")), false},
