@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -30,14 +31,23 @@ const (
 	// Points credits loyalty points (currency PTS) from the points liability account; it
 	// uses no budget.
 	Points Kind = "points"
+	// Redemption lets the customer pay part of a merchant payment with points (payment
+	// metadata MetaPointsToRedeem); the budget pays the merchant their value.
+	Redemption Kind = "points_redemption"
 )
 
-// Cash reports whether the kind pays money out of the campaign's budget.
-func (k Kind) Cash() bool { return k == Discount || k == RandomReduction || k == Rebate }
+// MetaPointsToRedeem is the payment metadata key through which a channel asks to pay
+// part of a merchant payment with points: a whole number of points.
+const MetaPointsToRedeem = "points_to_redeem"
 
-// reducesPrice reports whether the kind lowers the price; only one such reward applies
-// to a payment.
-func (k Kind) reducesPrice() bool { return k == Discount || k == RandomReduction }
+// Cash reports whether the kind pays money out of the campaign's budget.
+func (k Kind) Cash() bool {
+	return k == Discount || k == RandomReduction || k == Rebate || k == Redemption
+}
+
+// reducesPrice reports whether the kind lowers what the customer pays from the wallet;
+// only one such reward applies to a payment.
+func (k Kind) reducesPrice() bool { return k == Discount || k == RandomReduction || k == Redemption }
 
 // Campaign is one loyalty rule. Empty lists match any value.
 type Campaign struct {
@@ -70,6 +80,8 @@ type Campaign struct {
 	RandomMax decimal.NullDecimal
 	// Points gives floor(amount × PointsPerUnit) points.
 	PointsPerUnit decimal.NullDecimal
+	// Redemption values each redeemed point at PointValue.
+	PointValue decimal.NullDecimal
 
 	// Granted is what the stage has promised from the budget so far (read only).
 	Granted decimal.Decimal
@@ -121,12 +133,19 @@ func (c Campaign) Validate(exponent int32) error {
 		if c.CapAmount.Valid && !c.CapAmount.Decimal.IsInteger() {
 			bad("CapAmount", c.CapAmount.Decimal, "a points cap is a whole number of points")
 		}
+	case Redemption:
+		if !c.PointValue.Valid || !c.PointValue.Decimal.IsPositive() {
+			bad("PointValue", c.PointValue.Decimal, "a points redemption campaign needs a positive PointValue")
+		}
+		if c.CapCount != 0 || c.CapAmount.Valid {
+			bad("CapCount", c.CapCount, "a points redemption campaign has no per-payer caps: points are the customer's own")
+		}
 	default:
-		bad("Kind", c.Kind, "must be discount, random_reduction, rebate or points")
+		bad("Kind", c.Kind, "must be discount, random_reduction, rebate, points or points_redemption")
 	}
-	// The ledger posts a discount only as part of a merchant payment.
+	// The ledger posts a discount or a points part only as part of a merchant payment.
 	if c.Kind.reducesPrice() && (len(c.PaymentTypes) == 0 || slices.ContainsFunc(c.PaymentTypes, func(t string) bool { return t != "merchant_payment" })) {
-		bad("PaymentTypes", c.PaymentTypes, "a discount applies to merchant_payment only; list it")
+		bad("PaymentTypes", c.PaymentTypes, "a discount or points redemption applies to merchant_payment only; list it")
 	}
 	for name, v := range money {
 		if v.Valid && (v.Decimal.IsNegative() || !v.Decimal.Equal(v.Decimal.Truncate(exponent))) {
@@ -178,6 +197,8 @@ func (c Campaign) Reward(p *schemas.Payment, exp int32) (r schemas.Reward, ok bo
 	case Points:
 		r.Points = amount.Mul(c.PointsPerUnit.Decimal).Floor().IntPart()
 		return r, r.Points > 0
+	case Redemption:
+		return r, false // asked for by the payment, see Redeem
 	default:
 		return r, false
 	}
@@ -243,4 +264,45 @@ func (u Usage) Add(r schemas.Reward) Usage {
 		u.Total = u.Total.Add(r.Amount.Amount)
 	}
 	return u
+}
+
+// Reasons a requested points redemption ends the payment.
+const (
+	ReasonPointsInvalid       = "points_invalid"
+	ReasonPointsUnavailable   = "points_redemption_unavailable"
+	ReasonPointsExceedAmount  = "points_exceed_amount"
+	ReasonPointsInsufficient  = "points_insufficient"
+	ReasonPointsBudgetExhaust = "points_budget_exhausted"
+)
+
+// maxRedeem bounds the points one payment may redeem: far above any real balance.
+const maxRedeem = 1_000_000_000_000
+
+// PointsToRedeem reads the points a payment asks to redeem; 0 when it asks none, and a
+// reason code when the request is malformed.
+func PointsToRedeem(p *schemas.Payment) (int64, string) {
+	v, ok := p.Metadata[MetaPointsToRedeem]
+	if !ok {
+		return 0, ""
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > maxRedeem || strconv.FormatInt(n, 10) != v {
+		return 0, ReasonPointsInvalid
+	}
+	return n, ""
+}
+
+// Redeem is what redeeming points on p through c is worth: points × PointValue, rounded
+// down to exp fraction digits so a point never pays for more than its value. It returns a
+// reason code when the points are worth more than the payment or nothing at all.
+func (c Campaign) Redeem(p *schemas.Payment, points int64, exp int32) (schemas.Reward, string) {
+	v := decimal.NewFromInt(points).Mul(c.PointValue.Decimal).RoundFloor(exp)
+	if v.GreaterThan(p.Amount.Amount) {
+		return schemas.Reward{}, ReasonPointsExceedAmount
+	}
+	if !v.IsPositive() {
+		return schemas.Reward{}, ReasonPointsInvalid
+	}
+	return schemas.Reward{Campaign: c.ID, Kind: string(Redemption), Points: points,
+		Amount: schemas.Money{Amount: v, Currency: p.Amount.Currency}}, ""
 }

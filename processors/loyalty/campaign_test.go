@@ -234,6 +234,12 @@ func TestCampaignValidate(t *testing.T) {
 		{"points without a rate", func(c *Campaign) { c.Kind = Points }, false},
 		{"fractional points cap", func(c *Campaign) { c.Kind, c.PointsPerUnit, c.CapAmount = Points, ndec("1"), ndec("10.5") }, false},
 		{"empty window", func(c *Campaign) { c.StartsAt, c.EndsAt = t0, t0 }, false},
+		{"valid redemption", func(c *Campaign) { c.Kind, c.PointValue = Redemption, ndec("0.01") }, true},
+		{"redemption without a value", func(c *Campaign) { c.Kind = Redemption }, false},
+		{"redemption with a cap", func(c *Campaign) { c.Kind, c.PointValue, c.CapCount = Redemption, ndec("0.01"), 2 }, false},
+		{"redemption on transfers", func(c *Campaign) {
+			c.Kind, c.PointValue, c.PaymentTypes = Redemption, ndec("0.01"), []string{"transfer"}
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := campaign(tc.mod)
@@ -243,6 +249,62 @@ func TestCampaignValidate(t *testing.T) {
 			}
 			if err != nil && !errors.Is(err, ErrInvalidCampaign) {
 				t.Fatalf("%v does not wrap ErrInvalidCampaign", err)
+			}
+		})
+	}
+}
+
+func TestPointsToRedeem(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		meta   map[string]string
+		points int64
+		reason string
+	}{
+		{nil, 0, ""},
+		{map[string]string{"other": "1"}, 0, ""},
+		{map[string]string{MetaPointsToRedeem: "250"}, 250, ""},
+		{map[string]string{MetaPointsToRedeem: "0"}, 0, ReasonPointsInvalid},
+		{map[string]string{MetaPointsToRedeem: "-5"}, 0, ReasonPointsInvalid},
+		{map[string]string{MetaPointsToRedeem: "1.5"}, 0, ReasonPointsInvalid},
+		{map[string]string{MetaPointsToRedeem: "0100"}, 0, ReasonPointsInvalid},
+		{map[string]string{MetaPointsToRedeem: "+100"}, 0, ReasonPointsInvalid},
+		{map[string]string{MetaPointsToRedeem: "1000000000001"}, 0, ReasonPointsInvalid},
+		{map[string]string{MetaPointsToRedeem: "lots"}, 0, ReasonPointsInvalid},
+	} {
+		p := newTestPayment(func(p *schemas.Payment) { p.Metadata = tc.meta })
+		if n, reason := PointsToRedeem(p); n != tc.points || reason != tc.reason {
+			t.Errorf("PointsToRedeem(%v) = %d, %q; want %d, %q", tc.meta, n, reason, tc.points, tc.reason)
+		}
+	}
+}
+
+func TestRedeem(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		value  string
+		points int64
+		p      *schemas.Payment
+		exp    int32
+		amount string
+		reason string
+	}{
+		{"a cent a point", "0.01", 333, newTestPayment(), 2, "3.33", ""},
+		{"rounded down", "0.003", 333, newTestPayment(), 2, "0.99", ""}, // 0.999
+		{"the whole payment", "0.01", 10000, newTestPayment(), 2, "100", ""},
+		{"more than the payment", "0.01", 10001, newTestPayment(), 2, "", ReasonPointsExceedAmount},
+		{"worth nothing", "0.001", 5, newTestPayment(), 2, "", ReasonPointsInvalid},
+		{"yen", "0.5", 7, newTestPayment(amount("100", "JPY")), 0, "3", ""}, // 3.5
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := campaign(func(c *Campaign) { c.Kind, c.PointValue = Redemption, ndec(tc.value) })
+			r, reason := c.Redeem(tc.p, tc.points, tc.exp)
+			if reason != tc.reason {
+				t.Fatalf("Redeem = %+v, %q; want reason %q", r, reason, tc.reason)
+			}
+			if reason == "" && (!r.Amount.Amount.Equal(dec(tc.amount)) || r.Points != tc.points || r.Kind != string(Redemption)) {
+				t.Errorf("Redeem = %+v, want %s for %d points", r, tc.amount, tc.points)
 			}
 		})
 	}

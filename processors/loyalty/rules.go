@@ -47,10 +47,11 @@ func (r *Rules) Create(ctx context.Context, c Campaign) (Campaign, error) {
 	c.Stopped, c.Granted = false, decimal.Zero
 	_, err := r.pool.Exec(ctx, `INSERT INTO campaigns (id, subsidiary_id, currency, name, payment_types, merchants, mccs,
 			starts_at, ends_at, min_amount, cap_count, cap_amount, kind, rate, fixed, max_reward, random_min, random_max,
-			points_per_unit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, 0), $12, $13, $14, $15, $16, $17, $18, $19)`,
+			points_per_unit, point_value) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, 0), $12, $13, $14, $15, $16,
+			$17, $18, $19, $20)`,
 		c.ID, c.Subsidiary, c.Currency, c.Name, nonNil(c.PaymentTypes), nonNil(c.Merchants), nonNil(c.MCCs),
 		nullTime(c.StartsAt), nullTime(c.EndsAt), c.MinAmount, c.CapCount, c.CapAmount, c.Kind, c.Rate, c.Fixed,
-		c.MaxReward, c.RandomMin, c.RandomMax, c.PointsPerUnit)
+		c.MaxReward, c.RandomMin, c.RandomMax, c.PointsPerUnit, c.PointValue)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("creating campaign %s: %w", c.ID, err)
 	}
@@ -195,7 +196,7 @@ func (r *Rules) grant(ctx context.Context, campaignID, paymentID, payer string, 
 }
 
 const campaignColumns = `id, subsidiary_id, currency, name, status, payment_types, merchants, mccs, starts_at, ends_at,
-	min_amount, coalesce(cap_count, 0), cap_amount, kind, rate, fixed, max_reward, random_min, random_max, points_per_unit, granted`
+	min_amount, coalesce(cap_count, 0), cap_amount, kind, rate, fixed, max_reward, random_min, random_max, points_per_unit, point_value, granted`
 
 func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
 	var c Campaign
@@ -203,7 +204,7 @@ func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
 	var starts, ends *time.Time
 	err := row.Scan(&c.ID, &c.Subsidiary, &c.Currency, &c.Name, &status, &c.PaymentTypes, &c.Merchants, &c.MCCs,
 		&starts, &ends, &c.MinAmount, &c.CapCount, &c.CapAmount, &c.Kind, &c.Rate, &c.Fixed, &c.MaxReward,
-		&c.RandomMin, &c.RandomMax, &c.PointsPerUnit, &c.Granted)
+		&c.RandomMin, &c.RandomMax, &c.PointsPerUnit, &c.PointValue, &c.Granted)
 	c.Stopped = status != "active"
 	if starts != nil {
 		c.StartsAt = starts.UTC()

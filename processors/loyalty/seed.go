@@ -42,7 +42,7 @@ func SeedDemo(ctx context.Context, pool *pgxpool.Pool, subsidiary string) error 
 			return fmt.Errorf("seeding demo campaigns: %w", err)
 		}
 	}
-	if _, err := systemAccount(ctx, led, subsidiary, ledger.PointsLiability, "PTS", ledger.Rules{}); err != nil {
+	if _, err := systemAccount(ctx, led, subsidiary, ledger.PointsLiability, PointsCurrency, ledger.Rules{}); err != nil {
 		return fmt.Errorf("seeding demo campaigns: %w", err)
 	}
 	source, err := systemAccount(ctx, led, subsidiary, ledger.Adjustments, "USD", ledger.Rules{})

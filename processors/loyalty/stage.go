@@ -28,6 +28,8 @@ type Config struct {
 	RefreshInterval time.Duration
 	// Log receives refresh failures and refused grants. Default slog.Default().
 	Log *slog.Logger
+	// Now is the clock of rejections. Default time.Now.
+	Now func() time.Time
 }
 
 // DefaultRefreshInterval is Config.RefreshInterval's default.
@@ -71,6 +73,9 @@ func New(pool *pgxpool.Pool, led *ledger.Ledger, cfg Config) (*Stage, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Stage{rules: NewRules(pool, led), led: led, cfg: cfg}, nil
 }
@@ -126,34 +131,53 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 	if !ok {
 		return processors.Result{}, processors.Permanent(fmt.Errorf("rewarding: got %T, want a payment", in.Value))
 	}
-	rewards, err := s.decide(ctx, p, st)
+	rewards, reject, err := s.decide(ctx, p, st)
 	if err != nil {
 		return processors.Result{}, err
+	}
+	if reject != "" {
+		return pipeline.Reject(p, pipeline.Loyalty, "rejected", reject, "the points redemption asked for cannot be made", s.cfg.Now()), nil
 	}
 	p.Rewards = rewards
 	return processors.Result{Outputs: []processors.Output{pipeline.Forward(p, catalog.PaymentsRewarded)}}, nil
 }
 
-// decide returns p's rewards: every eligible campaign in creation order, at most one
-// price reduction, each cut to its per-payer caps, cash ones only if the budget covers them.
-func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.State) ([]schemas.Reward, error) {
+// decide returns p's rewards: a points redemption when the payment asks for one, then
+// every eligible campaign in creation order, at most one price reduction in all, each cut
+// to its per-payer caps, cash ones only if the budget covers them. A redemption that
+// cannot be made ends the payment with the reason code returned.
+func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.State) ([]schemas.Reward, string, error) {
 	rewards := []schemas.Reward{}
 	if p.Operation != "" {
-		return rewards, nil
+		return rewards, "", nil
+	}
+	points, reject := PointsToRedeem(p)
+	if reject != "" {
+		return nil, reject, nil
 	}
 	snap, err := s.current(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	cur, ok := s.led.Currency(p.Amount.Currency)
-	if !ok {
-		return rewards, nil // no campaign can name a currency the ledger does not have
+	if !ok { // no campaign can name a currency the ledger does not have
+		if points > 0 {
+			return nil, ReasonPointsUnavailable, nil
+		}
+		return rewards, "", nil
 	}
 	customer := p.PayerWallet
 	if customer == "" { // a top-up: the credited wallet is the customer
 		customer = p.PayeeWallet
 	}
 	reduced := false
+	if points > 0 {
+		r, reject, err := s.redeem(ctx, snap, p, customer, points, cur.Exponent)
+		if err != nil || reject != "" {
+			return nil, reject, err
+		}
+		rewards, reduced = append(rewards, r), true
+	}
 	for _, c := range snap.bySub[p.Subsidiary] {
 		if !c.Eligible(p) || (reduced && c.Kind.reducesPrice()) {
 			continue
@@ -166,7 +190,7 @@ func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.St
 		var u Usage
 		if capped {
 			if u, err = readUsage(st, c.ID, customer); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			if r, ok = c.ApplyCap(r, u); !ok {
 				continue
@@ -175,7 +199,7 @@ func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.St
 		if c.Kind.Cash() {
 			amount, ok, err := s.grant(ctx, snap, c, p, customer, r.Amount.Amount)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			if !ok {
 				s.cfg.Log.Info("campaign budget exhausted", "campaign", c.ID, "payment", p.PaymentID, "wallet", customer)
@@ -185,14 +209,64 @@ func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.St
 		}
 		if capped {
 			if err := writeUsage(st, c.ID, customer, u.Add(r)); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
 		rewards = append(rewards, r)
 		reduced = reduced || c.Kind.reducesPrice()
 	}
-	return rewards, nil
+	return rewards, "", nil
 }
+
+// redeem values the points p asks to redeem through the first eligible redemption
+// campaign, checks the customer has them (a soft check: the ledger refuses to overdraw the
+// points account) and has the campaign's budget promise their value.
+func (s *Stage) redeem(ctx context.Context, snap *snapshot, p *schemas.Payment, customer string, points int64, exp int32) (schemas.Reward, string, error) {
+	var c Campaign
+	for _, cand := range snap.bySub[p.Subsidiary] {
+		if cand.Kind == Redemption && cand.Eligible(p) {
+			c = cand
+			break
+		}
+	}
+	if c.ID == "" {
+		return schemas.Reward{}, ReasonPointsUnavailable, nil
+	}
+	r, reject := c.Redeem(p, points, exp)
+	if reject != "" {
+		return schemas.Reward{}, reject, nil
+	}
+	id, ok := ledger.ParseWalletRef(customer)
+	if !ok {
+		return schemas.Reward{}, ReasonPointsInsufficient, nil
+	}
+	acc, err := s.led.WalletAccount(ctx, id, PointsCurrency, ledger.Points)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return schemas.Reward{}, ReasonPointsInsufficient, nil
+	}
+	if err != nil {
+		return schemas.Reward{}, "", err
+	}
+	bal, err := s.led.Balance(ctx, acc.ID)
+	if err != nil {
+		return schemas.Reward{}, "", err
+	}
+	if bal.Available.LessThan(decimal.NewFromInt(points)) {
+		return schemas.Reward{}, ReasonPointsInsufficient, nil
+	}
+	amount, ok, err := s.grant(ctx, snap, c, p, customer, r.Amount.Amount)
+	if err != nil {
+		return schemas.Reward{}, "", err
+	}
+	if !ok {
+		return schemas.Reward{}, ReasonPointsBudgetExhaust, nil
+	}
+	r.Amount.Amount = amount
+	return r, "", nil
+}
+
+// PointsCurrency is the ledger currency of loyalty points.
+const PointsCurrency = "PTS"
 
 // grant promises a cash reward from c's budget: no more than was ever credited to the
 // budget account, less what was promised before.

@@ -385,3 +385,79 @@ func readPayments(t *testing.T, k *testenv.Kafka, serde *schemas.Serde, topic ca
 	}
 	return out
 }
+
+// givePoints opens wallet's points account and credits it from the points liability.
+func (e *env) givePoints(t *testing.T, wallet string, points int64) {
+	t.Helper()
+	liability, err := systemAccount(e.ctx, e.led, "SG01", ledger.PointsLiability, PointsCurrency, ledger.Rules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := ledger.ParseWalletRef(wallet)
+	acc, err := e.led.OpenWalletAccount(e.ctx, id, PointsCurrency, ledger.Points, ledger.WalletRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.led.Post(e.ctx, ledger.PointsEarning("earn-"+wallet, liability.ID, acc.ID, decimal.NewFromInt(points))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPointsRedemption(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) { c.ID = "a-discount" }))
+	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.Rate, c.PointValue = "b-redeem", Redemption, decimal.Zero, ndec("0.01") }))
+	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.PointsPerUnit = "c-points", Points, ndec("1") }))
+	e.fund(t, "a-discount", "100.00")
+	e.fund(t, "b-redeem", "5.00")
+	e.givePoints(t, e.alice, 500)
+	s := e.stage(t)
+	redeem := func(id, points string) *schemas.Payment {
+		return e.pay(id, func(p *schemas.Payment) { p.Metadata = map[string]string{MetaPointsToRedeem: points} })
+	}
+	// Redeeming is the payment's price reduction: the discount does not stack on it, points
+	// are still earned on the full amount.
+	checkRewards(t, process(t, s, memState{}, redeem("pay_1", "300")),
+		reward{"b-redeem", "points_redemption", "3", 300}, reward{"c-points", "points", "0", 100})
+	// The same payment again (a retried batch) gets the same grant.
+	checkRewards(t, process(t, s, memState{}, redeem("pay_1", "300")),
+		reward{"b-redeem", "points_redemption", "3", 300}, reward{"c-points", "points", "0", 100})
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_2")),
+		reward{"a-discount", "discount", "5", 0}, reward{"c-points", "points", "0", 100})
+
+	for _, tc := range []struct {
+		name, id, points, reason string
+		payer                    string
+	}{
+		{"budget left is 2.00", "pay_3", "300", ReasonPointsBudgetExhaust, e.alice},
+		{"more points than the wallet has", "pay_4", "600", ReasonPointsInsufficient, e.alice},
+		{"a wallet without points", "pay_5", "10", ReasonPointsInsufficient, e.bob},
+		{"worth more than the payment", "pay_6", "20000", ReasonPointsExceedAmount, e.alice},
+		{"malformed", "pay_7", "ten", ReasonPointsInvalid, e.alice},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := redeem(tc.id, tc.points)
+			p.PayerWallet = tc.payer
+			res, err := s.Process(e.ctx, &processors.Input{Value: p}, memState{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Rejected != tc.reason || len(res.Outputs) != 1 || res.Outputs[0].Topic != catalog.PaymentsOutcomes {
+				t.Fatalf("result %+v, want a rejection %s on outcomes", res, tc.reason)
+			}
+			if o := res.Outputs[0].Value.(*schemas.PaymentOutcome); o.Stage != pipeline.Loyalty || o.ReasonCode != tc.reason {
+				t.Errorf("outcome %+v", o)
+			}
+		})
+	}
+	// What the budget still covers is granted.
+	checkRewards(t, process(t, s, memState{}, redeem("pay_8", "200")),
+		reward{"b-redeem", "points_redemption", "2", 200}, reward{"c-points", "points", "0", 100})
+	// Redemption needs an eligible campaign: not on a transfer.
+	p := redeem("pay_9", "10")
+	p.Type = "transfer"
+	if res, err := s.Process(e.ctx, &processors.Input{Value: p}, memState{}); err != nil || res.Rejected != ReasonPointsUnavailable {
+		t.Errorf("redeeming on a transfer: %+v, %v; want %s", res, err, ReasonPointsUnavailable)
+	}
+}

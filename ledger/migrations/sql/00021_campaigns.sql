@@ -21,13 +21,15 @@ CREATE TABLE campaigns (
     cap_count       integer CHECK (cap_count > 0),
     cap_amount      numeric CHECK (cap_amount > 0),
     -- the reward
-    kind            text NOT NULL CHECK (kind IN ('discount', 'random_reduction', 'rebate', 'points')),
+    kind            text NOT NULL CHECK (kind IN ('discount', 'random_reduction', 'rebate', 'points', 'points_redemption')),
     rate            numeric NOT NULL DEFAULT 0 CHECK (rate >= 0 AND rate <= 1),
     fixed           numeric NOT NULL DEFAULT 0 CHECK (fixed >= 0),
     max_reward      numeric CHECK (max_reward > 0),
     random_min      numeric CHECK (random_min >= 0),
     random_max      numeric CHECK (random_max >= 0),
     points_per_unit numeric CHECK (points_per_unit > 0),
+    -- what one point pays for in a points_redemption campaign, in currency
+    point_value     numeric CHECK (point_value > 0),
     granted         numeric NOT NULL DEFAULT 0 CHECK (granted >= 0),
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
