@@ -407,7 +407,9 @@ func TestPointsRedemption(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.create(t, campaign(func(c *Campaign) { c.ID = "a-discount" }))
-	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.Rate, c.PointValue = "b-redeem", Redemption, decimal.Zero, ndec("0.01") }))
+	e.create(t, campaign(func(c *Campaign) {
+		c.ID, c.Kind, c.Rate, c.PointValue = "b-redeem", Redemption, decimal.Zero, ndec("0.01")
+	}))
 	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.PointsPerUnit = "c-points", Points, ndec("1") }))
 	e.fund(t, "a-discount", "100.00")
 	e.fund(t, "b-redeem", "5.00")
