@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -342,4 +343,44 @@ func readPayments(t *testing.T, k *testenv.Kafka, serde *schemas.Serde, topic ca
 		})
 	}
 	return out
+}
+
+func TestDefinitionsRoundTripThroughTheDatabase(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rules := NewRules(e.db.Pool, e.led)
+	want := Definition{Code: "full", Subsidiary: "SG01", Currency: "USD", PaymentType: "withdrawal", Operation: "refund",
+		FeeGroup: "vip", WalletType: "business", KYCLevel: kyc(3), Method: "bank", AmountFrom: ndec("10.00"), AmountTo: ndec("500.00"),
+		ValidFrom: t0, ValidTo: t0.AddDate(1, 0, 0), Fixed: dec("0.25"), Rate: dec("0.0125"), Min: ndec("0.50"), Max: ndec("9.99"),
+		PaidBy: PaidByMerchant, VATExempt: true, Rounding: Up}
+	created, err := rules.Create(e.ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := rules.List(e.ctx, "SG01", false)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("List = %+v, %v", got, err)
+	}
+	g := got[0]
+	same := func(a, b decimal.NullDecimal) bool { return a.Valid == b.Valid && a.Decimal.Equal(b.Decimal) }
+	if g.ID != created.ID || g.Code != want.Code || g.PaymentType != want.PaymentType || g.Operation != want.Operation ||
+		g.FeeGroup != want.FeeGroup || g.WalletType != want.WalletType || g.KYCLevel == nil || *g.KYCLevel != 3 ||
+		g.Method != want.Method || !same(g.AmountFrom, want.AmountFrom) || !same(g.AmountTo, want.AmountTo) ||
+		!g.ValidFrom.Equal(want.ValidFrom) || !g.ValidTo.Equal(want.ValidTo) || !g.Fixed.Equal(want.Fixed) ||
+		!g.Rate.Equal(want.Rate) || !same(g.Min, want.Min) || !same(g.Max, want.Max) || g.PaidBy != want.PaidBy ||
+		!g.VATExempt || g.Rounding != Up || g.Disabled {
+		t.Errorf("stored %+v\nread   %+v", want, g)
+	}
+	open, err := rules.Create(e.ctx, Definition{Code: "open", Subsidiary: "SG01", Currency: "USD", Fixed: dec("1.00")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = rules.List(e.ctx, "SG01", false)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("List = %+v, %v", got, err)
+	}
+	if g := got[1]; g.ID != open.ID || g.PaymentType != "" || g.KYCLevel != nil || g.AmountFrom.Valid || !g.ValidFrom.IsZero() ||
+		g.Min.Valid || g.PaidBy != PaidByPayer || g.Rounding != HalfUp {
+		t.Errorf("a definition without selectors read back as %+v", g)
+	}
 }

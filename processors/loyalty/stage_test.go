@@ -2,6 +2,7 @@ package loyalty
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -461,5 +462,42 @@ func TestPointsRedemption(t *testing.T) {
 	p.Type = "transfer"
 	if res, err := s.Process(e.ctx, &processors.Input{Value: p}, memState{}); err != nil || res.Rejected != ReasonPointsUnavailable {
 		t.Errorf("redeeming on a transfer: %+v, %v; want %s", res, err, ReasonPointsUnavailable)
+	}
+}
+
+func TestCampaignsRoundTripThroughTheDatabase(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want := Campaign{ID: "full", Subsidiary: "SG01", Currency: "USD", Name: "All fields", PaymentTypes: []string{"merchant_payment"},
+		Merchants: []string{e.shop}, MCCs: []string{"5411", "5812"}, StartsAt: t0, EndsAt: t0.AddDate(0, 1, 0), MinAmount: dec("5.00"),
+		CapCount: 4, CapAmount: ndec("25.00"), Kind: RandomReduction, RandomMin: ndec("0.10"), RandomMax: ndec("3.00")}
+	e.create(t, want)
+	e.create(t, Campaign{ID: "pts", Subsidiary: "SG01", Currency: "USD", Kind: Points, PointsPerUnit: ndec("1.5")})
+	got, err := e.rules.List(e.ctx, "SG01", false)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("List = %+v, %v", got, err)
+	}
+	g := got[0]
+	same := func(a, b decimal.NullDecimal) bool { return a.Valid == b.Valid && a.Decimal.Equal(b.Decimal) }
+	if g.ID != want.ID || g.Name != want.Name || fmt.Sprint(g.PaymentTypes, g.Merchants, g.MCCs) != fmt.Sprint(want.PaymentTypes, want.Merchants, want.MCCs) ||
+		!g.StartsAt.Equal(want.StartsAt) || !g.EndsAt.Equal(want.EndsAt) || !g.MinAmount.Equal(want.MinAmount) ||
+		g.CapCount != 4 || !same(g.CapAmount, want.CapAmount) || g.Kind != RandomReduction || !same(g.RandomMin, want.RandomMin) ||
+		!same(g.RandomMax, want.RandomMax) || g.PointsPerUnit.Valid || g.PointValue.Valid || g.Stopped || !g.Granted.IsZero() {
+		t.Errorf("stored %+v\nread   %+v", want, g)
+	}
+	if p := got[1]; p.CapCount != 0 || p.CapAmount.Valid || !same(p.PointsPerUnit, ndec("1.5")) || len(p.PaymentTypes) != 0 || !p.StartsAt.IsZero() {
+		t.Errorf("points campaign read back as %+v", p)
+	}
+	if _, err := e.led.SystemAccount(e.ctx, "SG01", ledger.CampaignBudget, "USD", "full"); err != nil {
+		t.Errorf("the cash campaign has no budget account: %v", err)
+	}
+	if _, err := e.led.SystemAccount(e.ctx, "SG01", ledger.CampaignBudget, "USD", "pts"); err == nil {
+		t.Error("a points campaign got a budget account")
+	}
+	if _, err := e.rules.FundingPosting(e.ctx, "pts", "f1", e.adjustments, dec("1")); err == nil {
+		t.Error("funding a points campaign was accepted")
+	}
+	if err := e.rules.Stop(e.ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("stopping an unknown campaign: %v, want ErrNotFound", err)
 	}
 }
