@@ -195,6 +195,29 @@ func (r *Rules) grant(ctx context.Context, campaignID, paymentID, payer string, 
 	return amount, true, nil
 }
 
+// Release gives back what campaigns promised a payment that did not post (the posting
+// stage rejected it), so their budgets can promise it again; it returns the amount given
+// back, zero when there was nothing (a second call changes nothing).
+func (r *Rules) Release(ctx context.Context, paymentID string) (decimal.Decimal, error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return decimal.Decimal{}, fmt.Errorf("releasing grants of %s: %w", paymentID, err)
+	}
+	defer tx.Rollback(ctx)
+	var total decimal.Decimal
+	err = tx.QueryRow(ctx, `WITH gone AS (DELETE FROM campaign_grants WHERE payment_id = $1 RETURNING campaign_id, amount),
+			per AS (SELECT campaign_id, sum(amount) AS amount FROM gone GROUP BY campaign_id),
+			upd AS (UPDATE campaigns c SET granted = c.granted - per.amount FROM per WHERE c.id = per.campaign_id RETURNING per.amount)
+		SELECT coalesce(sum(amount), 0) FROM upd`, paymentID).Scan(&total)
+	if err != nil {
+		return decimal.Decimal{}, fmt.Errorf("releasing grants of %s: %w", paymentID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return decimal.Decimal{}, fmt.Errorf("releasing grants of %s: %w", paymentID, err)
+	}
+	return total, nil
+}
+
 const campaignColumns = `id, subsidiary_id, currency, name, status, payment_types, merchants, mccs, starts_at, ends_at,
 	min_amount, coalesce(cap_count, 0), cap_amount, kind, rate, fixed, max_reward, random_min, random_max, points_per_unit, point_value, granted`
 

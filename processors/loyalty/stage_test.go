@@ -173,6 +173,14 @@ func TestBudgetForNRewardsGrantsN(t *testing.T) {
 	e.fund(t, "spring", "2.50")
 	checkRewards(t, process(t, s, memState{}, e.pay("pay_4")), reward{"spring", "discount", "2.5", 0})
 	checkRewards(t, process(t, s, memState{}, e.pay("pay_5")))
+	// A payment that did not post gives its grant back, once.
+	for _, want := range []string{"2.5", "0"} {
+		if got, err := e.rules.Release(e.ctx, "pay_4"); err != nil || !got.Equal(dec(want)) {
+			t.Fatalf("Release = %s, %v; want %s", got, err, want)
+		}
+	}
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_6")), reward{"spring", "discount", "2.5", 0})
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_7")))
 }
 
 func TestUnfundedCampaignGrantsNothing(t *testing.T) {

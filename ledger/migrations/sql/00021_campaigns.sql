@@ -48,6 +48,7 @@ CREATE TABLE campaign_grants (
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (campaign_id, payment_id)
 );
+CREATE INDEX campaign_grants_payment ON campaign_grants (payment_id);
 
 -- +goose Down
 DROP TABLE campaign_grants;
