@@ -1,0 +1,40 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+)
+
+// WalletFacts are what the fee and loyalty rules select on, read in one query.
+type WalletFacts struct {
+	Wallet     WalletID
+	Subsidiary string
+	FeeGroup   string
+	WalletType string
+	Status     WalletStatus
+	UserKind   UserKind
+	KYCLevel   int
+}
+
+// GetWalletFacts reads a wallet with its type and its user's kind and KYC level.
+func (l *Ledger) GetWalletFacts(ctx context.Context, id WalletID) (WalletFacts, error) {
+	f := WalletFacts{Wallet: id}
+	err := l.pool.QueryRow(ctx, `SELECT w.subsidiary_id, w.fee_group, w.wallet_type, w.status, u.kind, u.kyc_level
+		FROM wallets w JOIN users u ON u.id = w.user_id WHERE w.id = $1`, id).
+		Scan(&f.Subsidiary, &f.FeeGroup, &f.WalletType, &f.Status, &f.UserKind, &f.KYCLevel)
+	if err != nil {
+		return WalletFacts{}, fmt.Errorf("reading wallet facts %d: %w", id, notFound(err))
+	}
+	return f, nil
+}
+
+// EnsureVATRate adds a subsidiary's VAT rate for a category from a date, unless one is
+// already set for that date; it reports whether it added it.
+func (l *Ledger) EnsureVATRate(ctx context.Context, subsidiary string, v VATRate) (bool, error) {
+	tag, err := l.pool.Exec(ctx, `INSERT INTO vat_rates (subsidiary_id, category, valid_from, rate) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (subsidiary_id, category, valid_from) DO NOTHING`, subsidiary, v.Category, v.ValidFrom, v.Rate)
+	if err != nil {
+		return false, fmt.Errorf("adding VAT rate %s/%s: %w", subsidiary, v.Category, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

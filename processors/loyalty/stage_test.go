@@ -1,0 +1,511 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shopspring/decimal"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/internal/testenv"
+	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/processors"
+	"github.com/paystream/paystream/processors/pipeline"
+	"github.com/paystream/paystream/schemas"
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+// env is subsidiary SG01 with two customers and a merchant, and the adjustment account
+// budgets are funded from, on a fresh database.
+type env struct {
+	ctx              context.Context
+	db               *testenv.DB
+	led              *ledger.Ledger
+	rules            *Rules
+	alice, bob, shop string
+	adjustments      ledger.AccountID
+	fundings         int
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	db := testenv.Postgres(t)
+	led, err := ledger.New(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := led.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "SG01", Name: "Paystream SG", BaseCurrency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	wallet := func(kind ledger.UserKind) string {
+		u, err := led.CreateUser(ctx, ledger.User{Kind: kind, DisplayName: string(kind)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := led.CreateWallet(ctx, ledger.Wallet{UserID: u.ID, Subsidiary: "SG01"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ledger.WalletRef(w.ID)
+	}
+	adj, err := led.OpenSystemAccount(ctx, "SG01", ledger.Adjustments, "USD", "", ledger.Rules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{ctx: ctx, db: db, led: led, rules: NewRules(db.Pool, led), alice: wallet(ledger.Customer),
+		bob: wallet(ledger.Customer), shop: wallet(ledger.Merchant), adjustments: adj.ID}
+}
+
+func (e *env) create(t *testing.T, c Campaign) Campaign {
+	t.Helper()
+	c, err := e.rules.Create(e.ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// fund posts amount into a campaign's budget through the ledger, as the CLI will.
+func (e *env) fund(t *testing.T, campaignID, amount string) {
+	t.Helper()
+	e.fundings++
+	p, err := e.rules.FundingPosting(e.ctx, campaignID, fmt.Sprintf("fund-%s-%d", campaignID, e.fundings), e.adjustments, dec(amount))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.led.Post(e.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) stage(t *testing.T) *Stage {
+	t.Helper()
+	s, err := New(e.db.Pool, e.led, Config{RefreshInterval: time.Hour, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// pay is a merchant payment from alice to the shop.
+func (e *env) pay(id string, opts ...func(*schemas.Payment)) *schemas.Payment {
+	return newTestPayment(append([]func(*schemas.Payment){payID(id), func(p *schemas.Payment) {
+		p.PayerWallet, p.PayeeWallet = e.alice, e.shop
+	}}, opts...)...)
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// memState is the runner's per-partition state for direct calls; it keeps every write,
+// as a committed transaction would.
+type memState map[string][]byte
+
+func (m memState) Get(k string) ([]byte, bool)  { v, ok := m[k]; return v, ok }
+func (m memState) Set(k string, v []byte) error { m[k] = append([]byte(nil), v...); return nil }
+func (m memState) Delete(k string)              { delete(m, k) }
+
+func process(t *testing.T, s *Stage, st processors.State, p *schemas.Payment) []schemas.Reward {
+	t.Helper()
+	res, err := s.Process(context.Background(), &processors.Input{Topic: catalog.PaymentsPriced, Value: p}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Outputs) != 1 || res.Outputs[0].Topic != catalog.PaymentsRewarded {
+		t.Fatalf("outputs %+v, want one on %s", res.Outputs, catalog.PaymentsRewarded)
+	}
+	out := res.Outputs[0].Value.(*schemas.Payment)
+	if out.Rewards == nil {
+		t.Fatal("Rewards is nil: the payment is not marked as seen by loyalty")
+	}
+	return out.Rewards
+}
+
+type reward struct {
+	campaign, kind, amount string
+	points                 int64
+}
+
+func checkRewards(t *testing.T, got []schemas.Reward, want ...reward) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("rewards %+v, want %+v", got, want)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Campaign != w.campaign || g.Kind != w.kind || !g.Amount.Amount.Equal(dec(w.amount)) || g.Points != w.points {
+			t.Errorf("reward %d = %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestBudgetForNRewardsGrantsN(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) { c.Rate, c.Fixed = decimal.Zero, dec("2.50") }))
+	e.fund(t, "spring", "7.50") // exactly three rewards
+	s := e.stage(t)
+	for i := range 3 {
+		checkRewards(t, process(t, s, memState{}, e.pay(fmt.Sprintf("pay_%d", i))), reward{"spring", "discount", "2.5", 0})
+	}
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_3"))) // the fourth: no budget left
+	// A retried payment gets its grant again without spending more.
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_1")), reward{"spring", "discount", "2.5", 0})
+	b, err := e.rules.Budget(e.ctx, "spring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Funded.Equal(dec("7.50")) || !b.Granted.Equal(dec("7.50")) || !b.Left.IsZero() || !b.Balance.Posted.Equal(dec("7.50")) {
+		t.Errorf("budget %+v, want 7.50 funded, 7.50 granted, nothing left", b)
+	}
+	// More funding is seen at once: the budget is read per grant, not cached.
+	e.fund(t, "spring", "2.50")
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_4")), reward{"spring", "discount", "2.5", 0})
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_5")))
+	// A payment that did not post gives its grant back, once.
+	for _, want := range []string{"2.5", "0"} {
+		if got, err := e.rules.Release(e.ctx, "pay_4"); err != nil || !got.Equal(dec(want)) {
+			t.Fatalf("Release = %s, %v; want %s", got, err, want)
+		}
+	}
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_6")), reward{"spring", "discount", "2.5", 0})
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_7")))
+}
+
+func TestUnfundedCampaignGrantsNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) { c.Kind, c.PaymentTypes = Rebate, nil }))
+	checkRewards(t, process(t, e.stage(t), memState{}, e.pay("pay_1")))
+}
+
+func TestCampaignChangesArePickedUpOnRefresh(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.stage(t)
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_1")))
+	e.create(t, campaign(func(c *Campaign) { c.Kind, c.PointsPerUnit = Points, ndec("1") }))
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_2"))) // cached: not yet
+	if err := s.Refresh(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_3")), reward{"spring", "points", "0", 100})
+	if err := e.rules.Stop(e.ctx, "spring"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Refresh(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_4")))
+	all, err := e.rules.List(e.ctx, "SG01", true)
+	if err != nil || len(all) != 1 || !all[0].Stopped {
+		t.Errorf("List(all) = %+v, %v; want the stopped campaign", all, err)
+	}
+}
+
+func TestPerPayerCapsLiveInState(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) {
+		c.ID, c.Kind, c.PaymentTypes, c.Rate, c.CapCount, c.CapAmount = "cashback", Rebate, nil, dec("0.02"), 3, ndec("5.00")
+	}))
+	e.fund(t, "cashback", "100.00")
+	s := e.stage(t)
+	st := memState{}
+	checkRewards(t, process(t, s, st, e.pay("pay_1")), reward{"cashback", "rebate", "2", 0})
+	checkRewards(t, process(t, s, st, e.pay("pay_2")), reward{"cashback", "rebate", "2", 0})
+	checkRewards(t, process(t, s, st, e.pay("pay_3")), reward{"cashback", "rebate", "1", 0}) // cut to the 5.00 cap
+	checkRewards(t, process(t, s, st, e.pay("pay_4")))
+	// Bob has his own cap, in the same partition's state.
+	checkRewards(t, process(t, s, st, e.pay("pay_5", func(p *schemas.Payment) { p.PayerWallet = e.bob })), reward{"cashback", "rebate", "2", 0})
+	if b, err := e.rules.Budget(e.ctx, "cashback"); err != nil || !b.Granted.Equal(dec("7.00")) {
+		t.Errorf("budget %+v, %v; want 7.00 granted", b, err)
+	}
+}
+
+func TestRandomReductionIsTheSameOnRetry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) {
+		c.ID, c.Kind, c.Rate, c.RandomMin, c.RandomMax = "lucky", RandomReduction, decimal.Zero, ndec("0.01"), ndec("9.99")
+	}))
+	e.fund(t, "lucky", "1000.00")
+	s := e.stage(t)
+	for i := range 5 {
+		id := fmt.Sprintf("pay_%d", i)
+		want := RandomAmount(id, "lucky", dec("0.01"), dec("9.99"), 2)
+		first := process(t, s, memState{}, e.pay(id))
+		checkRewards(t, first, reward{"lucky", "random_reduction", want.String(), 0})
+		checkRewards(t, process(t, s, memState{}, e.pay(id)), reward{first[0].Campaign, first[0].Kind, first[0].Amount.Amount.String(), 0})
+	}
+}
+
+func TestOneReductionStacksWithRebatesAndPoints(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) { c.ID = "a-first" }))
+	e.create(t, campaign(func(c *Campaign) { c.ID, c.Rate = "b-second", dec("0.10") }))
+	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.Rate = "c-cashback", Rebate, dec("0.01") }))
+	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.PointsPerUnit = "d-points", Points, ndec("2") }))
+	for _, id := range []string{"a-first", "b-second", "c-cashback"} {
+		e.fund(t, id, "100.00")
+	}
+	checkRewards(t, process(t, e.stage(t), memState{}, e.pay("pay_1")),
+		reward{"a-first", "discount", "5", 0}, reward{"c-cashback", "rebate", "1", 0}, reward{"d-points", "points", "0", 200})
+	checkRewards(t, process(t, e.stage(t), memState{}, e.pay("pay_2", func(p *schemas.Payment) { p.Operation = "refund" })))
+}
+
+func TestDemoCampaigns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for range 2 { // idempotent
+		if err := SeedDemo(e.ctx, e.db.Pool, "SG01"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := e.rules.Budget(e.ctx, DemoDiscount)
+	if err != nil || !b.Funded.Equal(DemoBudget) {
+		t.Fatalf("demo budget %+v, %v; want %s funded once", b, err, DemoBudget)
+	}
+	if _, err := e.led.SystemAccount(e.ctx, "SG01", ledger.PointsLiability, "PTS", ""); err != nil {
+		t.Errorf("points liability account: %v", err)
+	}
+	s := e.stage(t)
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_1", amount("42.50", "USD"))),
+		reward{DemoDiscount, "discount", "2.13", 0}, reward{DemoPoints, "points", "0", 42}) // 2.125 half-up
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_2", ptype("transfer"))))
+}
+
+// TestStageThroughTheRunner runs the loyalty stage in the exactly-once runner on kfake with
+// its state changelog: payments in on payments.priced, rewarded payments out on
+// payments.rewarded, a once-per-payer campaign counted in the runner's state.
+func TestStageThroughTheRunner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) {
+		c.ID, c.Kind, c.PaymentTypes, c.Rate, c.CapCount = "welcome", Rebate, nil, dec("0.10"), 1
+	}))
+	e.fund(t, "welcome", "1000.00")
+	const partitions = 2
+	k := testenv.NewKafka(t, testenv.Partitions(partitions), testenv.FakeOptions(kfake.GroupMinSessionTimeout(100*time.Millisecond)))
+	// The catalog does not (yet) list the loyalty group as stateful; make its changelog.
+	compact := catalog.CleanupCompact
+	if _, err := kadm.NewClient(k.Client(t)).CreateTopic(e.ctx, partitions, -1,
+		map[string]*string{"cleanup.policy": &compact}, string(catalog.GroupLoyalty.Changelog())); err != nil {
+		t.Fatal(err)
+	}
+	serde, err := schemas.NewSerde(e.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	cl := k.Client(t)
+	for i := range n {
+		p := e.pay(fmt.Sprintf("pay_%d", i), func(p *schemas.Payment) {
+			p.EventID = fmt.Sprintf("ev_%d", i)
+			if i%2 == 1 {
+				p.PayerWallet = e.bob
+			}
+			p.Fees = []schemas.FeeLine{}
+		})
+		b, err := serde.Encode(catalog.PaymentsPriced, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(e.ctx, &kgo.Record{Topic: string(catalog.PaymentsPriced), Key: []byte(p.PayerWallet), Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := e.stage(t)
+	reg, err := processors.NewRegistry(s.Definition())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hops, err := reg.Plan([]string{pipeline.Loyalty}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := processors.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := processors.NewRunner(processors.Config{Brokers: k.Brokers, InstanceID: "loyalty-test", BatchSize: 100,
+		TransactionTimeout: 3 * time.Second, SessionTimeout: 1500 * time.Millisecond, HeartbeatInterval: 150 * time.Millisecond,
+		RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond}, serde, metrics, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx, hops...) }()
+	got := readPayments(t, k, serde, catalog.PaymentsRewarded, n)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rewarded := map[string]int{}
+	for _, p := range got {
+		if p.Rewards == nil || p.Fees == nil {
+			t.Fatalf("payment %s lost its decisions: fees %v rewards %v", p.PaymentID, p.Fees, p.Rewards)
+		}
+		for _, r := range p.Rewards {
+			if r.Campaign != "welcome" || !r.Amount.Amount.Equal(dec("10")) {
+				t.Errorf("payment %s reward %+v", p.PaymentID, r)
+			}
+			rewarded[p.PayerWallet]++
+		}
+	}
+	if rewarded[e.alice] != 1 || rewarded[e.bob] != 1 || len(rewarded) != 2 {
+		t.Errorf("rewards per payer %v, want one each for %s and %s", rewarded, e.alice, e.bob)
+	}
+}
+
+// readPayments reads n committed payments from topic, from the start, within a minute.
+func readPayments(t *testing.T, k *testenv.Kafka, serde *schemas.Serde, topic catalog.Topic, n int) []*schemas.Payment {
+	t.Helper()
+	cl := k.Client(t, kgo.ConsumeTopics(string(topic)), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out []*schemas.Payment
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d payments from %s", len(out), n, topic)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			v, err := serde.Decode(topic, r.Value)
+			if err != nil {
+				t.Fatalf("decoding %s@%d: %v", topic, r.Offset, err)
+			}
+			out = append(out, v.(*schemas.Payment))
+		})
+	}
+	return out
+}
+
+// givePoints opens wallet's points account and credits it from the points liability.
+func (e *env) givePoints(t *testing.T, wallet string, points int64) {
+	t.Helper()
+	liability, err := systemAccount(e.ctx, e.led, "SG01", ledger.PointsLiability, PointsCurrency, ledger.Rules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := ledger.ParseWalletRef(wallet)
+	acc, err := e.led.OpenWalletAccount(e.ctx, id, PointsCurrency, ledger.Points, ledger.WalletRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.led.Post(e.ctx, ledger.PointsEarning("earn-"+wallet, liability.ID, acc.ID, decimal.NewFromInt(points))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPointsRedemption(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) { c.ID = "a-discount" }))
+	e.create(t, campaign(func(c *Campaign) {
+		c.ID, c.Kind, c.Rate, c.PointValue = "b-redeem", Redemption, decimal.Zero, ndec("0.01")
+	}))
+	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.PointsPerUnit = "c-points", Points, ndec("1") }))
+	e.fund(t, "a-discount", "100.00")
+	e.fund(t, "b-redeem", "5.00")
+	e.givePoints(t, e.alice, 500)
+	s := e.stage(t)
+	redeem := func(id, points string) *schemas.Payment {
+		return e.pay(id, func(p *schemas.Payment) { p.Metadata = map[string]string{MetaPointsToRedeem: points} })
+	}
+	// Redeeming is the payment's price reduction: the discount does not stack on it, points
+	// are still earned on the full amount.
+	checkRewards(t, process(t, s, memState{}, redeem("pay_1", "300")),
+		reward{"b-redeem", "points_redemption", "3", 300}, reward{"c-points", "points", "0", 100})
+	// The same payment again (a retried batch) gets the same grant.
+	checkRewards(t, process(t, s, memState{}, redeem("pay_1", "300")),
+		reward{"b-redeem", "points_redemption", "3", 300}, reward{"c-points", "points", "0", 100})
+	checkRewards(t, process(t, s, memState{}, e.pay("pay_2")),
+		reward{"a-discount", "discount", "5", 0}, reward{"c-points", "points", "0", 100})
+
+	for _, tc := range []struct {
+		name, id, points, reason string
+		payer                    string
+	}{
+		{"budget left is 2.00", "pay_3", "300", ReasonPointsBudgetExhaust, e.alice},
+		{"more points than the wallet has", "pay_4", "600", ReasonPointsInsufficient, e.alice},
+		{"a wallet without points", "pay_5", "10", ReasonPointsInsufficient, e.bob},
+		{"worth more than the payment", "pay_6", "20000", ReasonPointsExceedAmount, e.alice},
+		{"malformed", "pay_7", "ten", ReasonPointsInvalid, e.alice},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := redeem(tc.id, tc.points)
+			p.PayerWallet = tc.payer
+			res, err := s.Process(e.ctx, &processors.Input{Value: p}, memState{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Rejected != tc.reason || len(res.Outputs) != 1 || res.Outputs[0].Topic != catalog.PaymentsOutcomes {
+				t.Fatalf("result %+v, want a rejection %s on outcomes", res, tc.reason)
+			}
+			if o := res.Outputs[0].Value.(*schemas.PaymentOutcome); o.Stage != pipeline.Loyalty || o.ReasonCode != tc.reason {
+				t.Errorf("outcome %+v", o)
+			}
+		})
+	}
+	// What the budget still covers is granted.
+	checkRewards(t, process(t, s, memState{}, redeem("pay_8", "200")),
+		reward{"b-redeem", "points_redemption", "2", 200}, reward{"c-points", "points", "0", 100})
+	// Redemption needs an eligible campaign: not on a transfer.
+	p := redeem("pay_9", "10")
+	p.Type = "transfer"
+	if res, err := s.Process(e.ctx, &processors.Input{Value: p}, memState{}); err != nil || res.Rejected != ReasonPointsUnavailable {
+		t.Errorf("redeeming on a transfer: %+v, %v; want %s", res, err, ReasonPointsUnavailable)
+	}
+}
+
+func TestCampaignsRoundTripThroughTheDatabase(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want := Campaign{ID: "full", Subsidiary: "SG01", Currency: "USD", Name: "All fields", PaymentTypes: []string{"merchant_payment"},
+		Merchants: []string{e.shop}, MCCs: []string{"5411", "5812"}, StartsAt: t0, EndsAt: t0.AddDate(0, 1, 0), MinAmount: dec("5.00"),
+		CapCount: 4, CapAmount: ndec("25.00"), Kind: RandomReduction, RandomMin: ndec("0.10"), RandomMax: ndec("3.00")}
+	e.create(t, want)
+	e.create(t, Campaign{ID: "pts", Subsidiary: "SG01", Currency: "USD", Kind: Points, PointsPerUnit: ndec("1.5")})
+	got, err := e.rules.List(e.ctx, "SG01", false)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("List = %+v, %v", got, err)
+	}
+	g := got[0]
+	same := func(a, b decimal.NullDecimal) bool { return a.Valid == b.Valid && a.Decimal.Equal(b.Decimal) }
+	if g.ID != want.ID || g.Name != want.Name || fmt.Sprint(g.PaymentTypes, g.Merchants, g.MCCs) != fmt.Sprint(want.PaymentTypes, want.Merchants, want.MCCs) ||
+		!g.StartsAt.Equal(want.StartsAt) || !g.EndsAt.Equal(want.EndsAt) || !g.MinAmount.Equal(want.MinAmount) ||
+		g.CapCount != 4 || !same(g.CapAmount, want.CapAmount) || g.Kind != RandomReduction || !same(g.RandomMin, want.RandomMin) ||
+		!same(g.RandomMax, want.RandomMax) || g.PointsPerUnit.Valid || g.PointValue.Valid || g.Stopped || !g.Granted.IsZero() {
+		t.Errorf("stored %+v\nread   %+v", want, g)
+	}
+	if p := got[1]; p.CapCount != 0 || p.CapAmount.Valid || !same(p.PointsPerUnit, ndec("1.5")) || len(p.PaymentTypes) != 0 || !p.StartsAt.IsZero() {
+		t.Errorf("points campaign read back as %+v", p)
+	}
+	if _, err := e.led.SystemAccount(e.ctx, "SG01", ledger.CampaignBudget, "USD", "full"); err != nil {
+		t.Errorf("the cash campaign has no budget account: %v", err)
+	}
+	if _, err := e.led.SystemAccount(e.ctx, "SG01", ledger.CampaignBudget, "USD", "pts"); err == nil {
+		t.Error("a points campaign got a budget account")
+	}
+	if _, err := e.rules.FundingPosting(e.ctx, "pts", "f1", e.adjustments, dec("1")); err == nil {
+		t.Error("funding a points campaign was accepted")
+	}
+	if err := e.rules.Stop(e.ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("stopping an unknown campaign: %v, want ErrNotFound", err)
+	}
+}
