@@ -48,7 +48,9 @@ func up(ctx context.Context, db *sql.DB) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	// Out of order: several teams add numbered files at once; a file numbered below one
+	// already applied is still applied, once.
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return Result{}, fmt.Errorf("loading migrations: %w", err)
 	}

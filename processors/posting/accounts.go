@@ -76,3 +76,27 @@ func (a *accounts) put(k string, id ledger.AccountID) {
 	defer a.mu.Unlock()
 	a.m[k] = id
 }
+
+// points returns the wallet's loyalty points account, opening it on first use.
+func (a *accounts) points(ctx context.Context, ref string) (ledger.AccountID, error) {
+	key := "p/" + ref
+	if id, ok := a.get(key); ok {
+		return id, nil
+	}
+	wid, ok := ledger.ParseWalletRef(ref)
+	if !ok {
+		return 0, fmt.Errorf("%w: %q is not a wallet", errNoAccount, ref)
+	}
+	acc, err := a.l.WalletAccount(ctx, wid, "PTS", ledger.Points)
+	if errors.Is(err, ledger.ErrNotFound) {
+		acc, err = a.l.OpenWalletAccount(ctx, wid, "PTS", ledger.Points, ledger.WalletRules)
+		if err != nil {
+			acc, err = a.l.WalletAccount(ctx, wid, "PTS", ledger.Points)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("points account of %s: %w", ref, err)
+	}
+	a.put(key, acc.ID)
+	return acc.ID, nil
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/paystream/paystream/connectors"
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/processors"
+	"github.com/paystream/paystream/processors/fee"
 	"github.com/paystream/paystream/processors/pipeline"
 	"github.com/paystream/paystream/schemas"
 	"github.com/paystream/paystream/schemas/catalog"
@@ -42,6 +43,10 @@ type Stage struct {
 	pool   *pgxpool.Pool
 	acc    *accounts
 	now    func() time.Time
+
+	// ReleaseRewards gives back a campaign's promise when a payment with cash rewards is
+	// not posted (loyalty.Rules.Release); nil when loyalty does not run.
+	ReleaseRewards func(ctx context.Context, paymentID string) error
 
 	mu           sync.Mutex
 	prepared     map[string]ledger.Result // by payment id, for the batch being processed
@@ -132,26 +137,40 @@ func (s *Stage) build(ctx context.Context, p *schemas.Payment) (ledger.Posting, 
 	if err != nil {
 		return ledger.Posting{}, s.accountErr(err)
 	}
-	fee, err := s.fee(ctx, p)
+	fees, err := s.fees(ctx, p, payer, payee)
 	if err != nil {
 		return ledger.Posting{}, err
 	}
+	var posting ledger.Posting
 	switch {
 	case p.Operation == "refund" || p.Type == "refund":
 		if err := s.checkRefund(ctx, p); err != nil {
 			return ledger.Posting{}, err
 		}
-		return ledger.RefundPayment(p.PaymentID, payer, payee, p.Amount.Amount, cur), nil
+		posting = ledger.RefundPayment(p.PaymentID, payer, payee, p.Amount.Amount, cur)
+		posting.Transfers = append(posting.Transfers, fees.transfers(cur)...)
+		return posting, nil
 	case p.Type == "transfer":
-		return ledger.P2P(p.PaymentID, payer, payee, p.Amount.Amount, cur, fee), nil
+		posting = ledger.P2P(p.PaymentID, payer, payee, p.Amount.Amount, cur, ledger.Fee{})
 	case p.Type == "merchant_payment":
-		disc, err := s.discount(ctx, p)
+		r, err := s.rewards(ctx, p, payer)
 		if err != nil {
 			return ledger.Posting{}, err
 		}
-		return ledger.MerchantPayment(p.PaymentID, payer, payee, p.Amount.Amount, cur, p.MCC, fee, disc), nil
+		if r.redemption != nil {
+			c := *r.redemption
+			c.Customer, c.Merchant, c.Currency, c.MCC = payer, payee, cur, p.MCC
+			posting = ledger.CombinationPayment(p.PaymentID, c, ledger.Fee{})
+			// CombinationPayment charges its fee to the merchant; ours follow the definitions.
+		} else {
+			posting = ledger.MerchantPayment(p.PaymentID, payer, payee, p.Amount.Amount, cur, p.MCC, ledger.Fee{}, r.discount)
+		}
+		posting.Transfers = append(posting.Transfers, r.extra...)
+	default:
+		return ledger.Posting{}, rejection{ReasonUnsupported, "cannot post a " + p.Type}
 	}
-	return ledger.Posting{}, rejection{ReasonUnsupported, "cannot post a " + p.Type}
+	posting.Transfers = append(posting.Transfers, fees.transfers(cur)...)
+	return posting, nil
 }
 
 func (s *Stage) accountErr(err error) error {
@@ -161,43 +180,123 @@ func (s *Stage) accountErr(err error) error {
 	return err
 }
 
-// fee sums the payment's fee lines into one fee with its VAT.
-func (s *Stage) fee(ctx context.Context, p *schemas.Payment) (ledger.Fee, error) {
-	var f ledger.Fee
-	for _, l := range p.Fees {
-		f.Amount = f.Amount.Add(l.Amount.Amount)
-		f.VAT = f.VAT.Add(l.VAT.Amount)
+// feeSet is the fee transfers of a payment: each line charged to the party its definition
+// names (payer:… or merchant:…), into fee revenue and VAT payable.
+type feeSet struct {
+	lines      []ledger.Fee
+	revenue    ledger.AccountID
+	vatPayable ledger.AccountID
+}
+
+func (f feeSet) transfers(currency string) []ledger.Transfer {
+	var ts []ledger.Transfer
+	for _, l := range f.lines {
+		if l.Amount.IsPositive() {
+			ts = append(ts, ledger.Transfer{Code: ledger.CodeFee, Debit: l.Payer, Credit: f.revenue, Amount: l.Amount, Currency: currency})
+		}
+		if l.VAT.IsPositive() {
+			ts = append(ts, ledger.Transfer{Code: ledger.CodeVAT, Debit: l.Payer, Credit: f.vatPayable, Amount: l.VAT, Currency: currency})
+		}
 	}
-	if f.Amount.IsZero() && f.VAT.IsZero() {
-		return ledger.Fee{}, nil
+	return ts
+}
+
+// fees sums the payment's fee lines per paying party.
+func (s *Stage) fees(ctx context.Context, p *schemas.Payment, payer, payee ledger.AccountID) (feeSet, error) {
+	var f feeSet
+	byParty := map[fee.PaidBy]*ledger.Fee{}
+	var order []fee.PaidBy
+	for _, l := range p.Fees {
+		party, _, ok := fee.SplitLineCode(l.Code)
+		if !ok {
+			party = fee.PaidByPayer // a line without a party is the payer's
+		}
+		if byParty[party] == nil {
+			acc := payer
+			if party == fee.PaidByMerchant {
+				acc = payee
+			}
+			byParty[party] = &ledger.Fee{Payer: acc}
+			order = append(order, party)
+		}
+		byParty[party].Amount = byParty[party].Amount.Add(l.Amount.Amount)
+		byParty[party].VAT = byParty[party].VAT.Add(l.VAT.Amount)
+	}
+	if len(order) == 0 {
+		return f, nil
+	}
+	for _, party := range order {
+		f.lines = append(f.lines, *byParty[party])
 	}
 	var err error
-	if f.Revenue, err = s.acc.system(ctx, p.Subsidiary, ledger.FeeRevenue, p.Amount.Currency, ""); err != nil {
+	if f.revenue, err = s.acc.system(ctx, p.Subsidiary, ledger.FeeRevenue, p.Amount.Currency, ""); err != nil {
 		return f, err
 	}
-	if f.VATPayable, err = s.acc.system(ctx, p.Subsidiary, ledger.VATPayable, p.Amount.Currency, ""); err != nil {
+	if f.vatPayable, err = s.acc.system(ctx, p.Subsidiary, ledger.VATPayable, p.Amount.Currency, ""); err != nil {
 		return f, err
 	}
 	return f, nil
 }
 
-// discount is the campaign-funded part of a merchant payment.
-func (s *Stage) discount(ctx context.Context, p *schemas.Payment) (ledger.Discount, error) {
-	var d ledger.Discount
-	for _, r := range p.Rewards {
-		if r.Kind != "discount" && r.Kind != "random_reduction" {
-			continue
+// rewardSet is how a merchant payment's rewards post.
+type rewardSet struct {
+	discount   ledger.Discount
+	redemption *ledger.Combination
+	extra      []ledger.Transfer // cashback and points earned
+}
+
+// rewards turns the loyalty stage's rewards into transfers: a discount or random
+// reduction is paid to the merchant by the campaign budget, a rebate credits the customer
+// from it, points are credited from the points liability, and a points redemption makes
+// the payment a combination of points and balance.
+func (s *Stage) rewards(ctx context.Context, p *schemas.Payment, customer ledger.AccountID) (rewardSet, error) {
+	var r rewardSet
+	cur := p.Amount.Currency
+	for _, rw := range p.Rewards {
+		switch rw.Kind {
+		case "discount", "random_reduction", "rebate", "points_redemption":
+			budget, err := s.acc.system(ctx, p.Subsidiary, ledger.CampaignBudget, cur, rw.Campaign)
+			if err != nil {
+				return r, err
+			}
+			switch rw.Kind {
+			case "rebate":
+				r.extra = append(r.extra, ledger.Transfer{Code: ledger.CodeReward, Debit: budget, Credit: customer, Amount: rw.Amount.Amount, Currency: cur})
+			case "points_redemption":
+				points, err := s.acc.points(ctx, p.PayerWallet)
+				if err != nil {
+					return r, err
+				}
+				liability, err := s.acc.system(ctx, p.Subsidiary, ledger.PointsLiability, "PTS", "")
+				if err != nil {
+					return r, err
+				}
+				value := rw.Amount.Amount
+				r.redemption = &ledger.Combination{CustomerPoints: points, PointsLiability: liability, Budget: budget,
+					Points: decimal.NewFromInt(rw.Points), PointsValue: value, Balance: p.Amount.Amount.Sub(value)}
+			default:
+				if r.discount.Budget != 0 && r.discount.Budget != budget {
+					return r, rejection{ReasonUnsupported, "discounts from two campaigns on one payment"}
+				}
+				r.discount.Budget, r.discount.Amount = budget, r.discount.Amount.Add(rw.Amount.Amount)
+			}
+		case "points", "points_earned":
+			if rw.Points <= 0 {
+				continue
+			}
+			points, err := s.acc.points(ctx, p.PayerWallet)
+			if err != nil {
+				return r, err
+			}
+			liability, err := s.acc.system(ctx, p.Subsidiary, ledger.PointsLiability, "PTS", "")
+			if err != nil {
+				return r, err
+			}
+			r.extra = append(r.extra, ledger.Transfer{Code: ledger.CodePoints, Debit: liability, Credit: points,
+				Amount: decimal.NewFromInt(rw.Points), Currency: "PTS"})
 		}
-		budget, err := s.acc.system(ctx, p.Subsidiary, ledger.CampaignBudget, p.Amount.Currency, r.Campaign)
-		if err != nil {
-			return d, err
-		}
-		if d.Budget != 0 && d.Budget != budget {
-			return d, rejection{ReasonUnsupported, "discounts from two campaigns on one payment"}
-		}
-		d.Budget, d.Amount = budget, d.Amount.Add(r.Amount.Amount)
 	}
-	return d, nil
+	return r, nil
 }
 
 // checkRefund keeps the refunds of a payment within what it paid. The refunds of one
@@ -280,6 +379,11 @@ func (s *Stage) posted(ctx context.Context, p *schemas.Payment, partition int) (
 	reject, rejected := s.rejected[p.PaymentID]
 	s.mu.Unlock()
 	if rejected {
+		if len(p.Rewards) > 0 && s.ReleaseRewards != nil {
+			if err := s.ReleaseRewards(ctx, p.PaymentID); err != nil {
+				return processors.Result{}, fmt.Errorf("releasing rewards of %s: %w", p.PaymentID, err)
+			}
+		}
 		return processors.Result{}, reject
 	}
 	if !ok {
@@ -292,6 +396,11 @@ func (s *Stage) posted(ctx context.Context, p *schemas.Payment, partition int) (
 			return processors.Result{}, fmt.Errorf("posting %s: %w", p.PaymentID, err)
 		}
 		r = rs[0]
+	}
+	if r.Status != ledger.Posted && len(p.Rewards) > 0 && s.ReleaseRewards != nil {
+		if err := s.ReleaseRewards(ctx, p.PaymentID); err != nil {
+			return processors.Result{}, fmt.Errorf("releasing rewards of %s: %w", p.PaymentID, err)
+		}
 	}
 	return s.outcomeOf(p, r, posting), nil
 }

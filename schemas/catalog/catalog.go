@@ -122,8 +122,9 @@ func (g Group) Changelog() Topic { return Topic(string(g) + ".changelog") }
 // TxnPrefix returns the transactional-id prefix of the group's workers.
 func (g Group) TxnPrefix() TxnPrefix { return TxnPrefix(string(g) + "-") }
 
-// statefulGroups keep per-wallet state (risk velocity counters) in a changelog.
-var statefulGroups = []Group{GroupRisk}
+// statefulGroups keep per-wallet state in a changelog: risk velocity counters, loyalty
+// per-payer caps.
+var statefulGroups = []Group{GroupRisk, GroupLoyalty}
 
 // Topics returns the spec of every topic in the catalog: the stream topics, a dead-letter
 // topic for each topic a stage reads, and the changelogs of stateful groups.
