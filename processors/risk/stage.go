@@ -3,7 +3,6 @@ package risk
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -103,18 +102,11 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 	subjectID, _ := ledger.ParseWalletRef(subject)
 	party, ok := parties[subjectID]
 	if !ok {
-		return s.reject(p, []finding{{code: ReasonWalletUnknown, detail: "the wallet does not exist"}}, now), nil
+		return s.reject(p, []finding{{code: ReasonWalletNotFound, detail: "the wallet does not exist"}}, now), nil
 	}
 
 	typeKey, allKey := stateKey(subject, p.Type, p.Amount.Currency), stateKey(subject, AllTypes, p.Amount.Currency)
-	byType, err := s.load(st, subject, typeKey)
-	if err != nil {
-		return processors.Result{}, err
-	}
-	all, err := s.load(st, subject, allKey)
-	if err != nil {
-		return processors.Result{}, err
-	}
+	byType, all := s.load(st, subject, typeKey), s.load(st, subject, allKey)
 	at := unitOf(p.CreatedAt)
 	byType.advance(at)
 	all.advance(at)
@@ -123,9 +115,9 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 	var found []finding
 	util := decimal.Zero
 	for _, c := range []struct {
-		typ string
-		c   *counters
-	}{{p.Type, byType}, {AllTypes, all}} {
+		typ, label string
+		c          *counters
+	}{{p.Type, p.Type, byType}, {AllTypes, "all", all}} {
 		for _, w := range Windows {
 			l, ok := rules.limits[limitKey{party.User.KYCLevel, c.typ, w, p.Amount.Currency}]
 			if !ok {
@@ -136,7 +128,7 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 				n := decimal.NewFromUint64(sum.count + 1)
 				if n.GreaterThan(decimal.NewFromInt(int64(*l.MaxCount))) {
 					found = append(found, finding{code: ReasonVelocity, action: l.Action,
-						detail: fmt.Sprintf("more than %d %s payments in %s per %s", *l.MaxCount, c.typ, l.Currency, w)})
+						detail: fmt.Sprintf("more than %d %s payments in %s per %s", *l.MaxCount, c.label, l.Currency, w)})
 				} else if *l.MaxCount > 0 {
 					util = decimal.Max(util, n.Div(decimal.NewFromInt(int64(*l.MaxCount))))
 				}
@@ -145,7 +137,7 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 				total := fromMinor(satAdd(sum.amount, amount), cur.Exponent)
 				if total.GreaterThan(*l.MaxAmount) {
 					found = append(found, finding{code: ReasonTurnover, action: l.Action,
-						detail: fmt.Sprintf("%s payments above %s %s per %s", c.typ, l.MaxAmount, l.Currency, w)})
+						detail: fmt.Sprintf("%s payments above %s %s per %s", c.label, l.MaxAmount, l.Currency, w)})
 				} else if l.MaxAmount.IsPositive() {
 					util = decimal.Max(util, total.Div(*l.MaxAmount))
 				}
@@ -197,17 +189,17 @@ func stateKey(wallet, typ, currency string) string { return wallet + "/" + typ +
 
 // load reads a state entry. An unreadable one (a bug, or state written by a newer
 // version) starts over rather than stopping the wallet's payments for good; it is logged.
-func (s *Stage) load(st processors.State, wallet, key string) (*counters, error) {
+func (s *Stage) load(st processors.State, wallet, key string) *counters {
 	b, ok := st.Get(key)
 	if !ok {
-		return newCounters(), nil
+		return newCounters()
 	}
 	c, err := decodeCounters(b)
-	if errors.Is(err, ErrBadState) {
-		s.cfg.Logger.Error("risk state unreadable; counting again from zero", "wallet", key, "err", err)
-		return newCounters(), nil
+	if err != nil {
+		s.cfg.Logger.Error("risk state unreadable; counting again from zero", "wallet", wallet, "state_key", key, "err", err)
+		return newCounters()
 	}
-	return c, err
+	return c
 }
 
 func walletIDs(p *schemas.Payment) ([]ledger.WalletID, bool) {

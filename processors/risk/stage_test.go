@@ -100,7 +100,7 @@ func TestEachRule(t *testing.T) {
 				{opts: []paymentOpt{from("wal_x")}, decision: DecisionReject, code: ReasonInvalidRecord, reasons: []string{ReasonInvalidRecord}},
 				{opts: []paymentOpt{from(w), at(time.Time{})}, decision: DecisionReject, code: ReasonInvalidRecord, reasons: []string{ReasonInvalidRecord}},
 				{opts: []paymentOpt{from(w), amount("0.001")}, decision: DecisionReject, code: ReasonInvalidRecord, reasons: []string{ReasonInvalidRecord}},
-				{opts: []paymentOpt{from("wal_999999")}, decision: DecisionReject, code: ReasonWalletUnknown, reasons: []string{ReasonWalletUnknown}},
+				{opts: []paymentOpt{from("wal_999999")}, decision: DecisionReject, code: ReasonWalletNotFound, reasons: []string{ReasonWalletNotFound}},
 			}
 		}},
 	}
@@ -224,5 +224,22 @@ func TestRulesAPI(t *testing.T) {
 	}
 	if err := f.watch.Remove(f.ctx, u); !errors.Is(err, ErrNoSuchRule) {
 		t.Errorf("removing twice: %v", err)
+	}
+}
+
+func TestUnreadableStateStartsOver(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	w, _ := f.wallet(1)
+	f.limit(Limit{KYCLevel: 1, Type: "transfer", Window: Hour, Currency: "USD", MaxCount: ptr(1)})
+	st := mapState{stateKey(w, "transfer", "USD"): {0xff, 1, 2}}
+	if d := f.process(st, newTestPayment(from(w))); d.decision != DecisionApprove {
+		t.Fatalf("first payment on unreadable state: %+v", d)
+	}
+	if _, err := decodeCounters(st[stateKey(w, "transfer", "USD")]); err != nil {
+		t.Fatalf("state not rewritten: %v", err)
+	}
+	if d := f.process(st, newTestPayment(from(w))); d.decision != DecisionReject {
+		t.Fatalf("second payment: %+v, want the rewritten counters to refuse it", d)
 	}
 }
