@@ -176,9 +176,9 @@ type Payment struct {
 	CompletedAt         *time.Time      `json:"completed_at,omitempty"`
 }
 
-// terminal statuses end a wait.
+// terminal statuses end a wait: pending_external is not one, the bank has yet to answer.
 func terminal(status string) bool {
-	return status == "succeeded" || status == "rejected" || status == "failed" || status == "pending_external"
+	return status == "succeeded" || status == "rejected" || status == "failed"
 }
 
 func (s *Server) loadPayment(ctx context.Context, id, channelKey string) (Payment, error) {

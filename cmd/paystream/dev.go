@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,11 +29,13 @@ import (
 	"github.com/paystream/paystream/internal/topics"
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/ledger/migrations"
+	"github.com/paystream/paystream/processors/fee"
 	"github.com/paystream/paystream/schemas"
 )
 
 type devCmd struct {
-	Ephemeral bool `help:"Run on a throwaway data folder, removed at exit."`
+	Ephemeral      bool   `help:"Run on a throwaway data folder, removed at exit."`
+	BankFailAmount string `help:"The bank simulator declines every request of exactly this amount (to try failures)." placeholder:"AMOUNT"`
 }
 
 func (devCmd) Help() string {
@@ -68,7 +71,7 @@ type devStack struct {
 
 func (d devCmd) Run(a *app) error {
 	start := time.Now()
-	s, err := startDev(a, d.Ephemeral)
+	s, err := startDev(a, d)
 	if err != nil {
 		if s != nil {
 			s.stop(a)
@@ -85,7 +88,15 @@ func (d devCmd) Run(a *app) error {
 	return nil
 }
 
-func startDev(a *app, ephemeral bool) (*devStack, error) {
+func startDev(a *app, d devCmd) (*devStack, error) {
+	ephemeral := d.Ephemeral
+	var failAmount decimal.Decimal
+	if d.BankFailAmount != "" {
+		var err error
+		if failAmount, err = decimal.NewFromString(d.BankFailAmount); err != nil {
+			return nil, fmt.Errorf("--bank-fail-amount %q is not a decimal", d.BankFailAmount)
+		}
+	}
 	s := &devStack{dataDir: a.cfg.DataDir, ephemeral: ephemeral}
 	if ephemeral {
 		dir, err := os.MkdirTemp("", "paystream-dev-*")
@@ -174,14 +185,21 @@ func startDev(a *app, ephemeral bool) (*devStack, error) {
 	if err := seedDev(ctx, l, a.cfg.Subsidiary); err != nil {
 		return s, fmt.Errorf("seeding demo data: %w", err)
 	}
+	if err := seedDemoRules(ctx, s.pool, a.cfg.Subsidiary); err != nil {
+		return s, err
+	}
+	preview, err := fee.New(s.pool, l, fee.Config{Log: a.log})
+	if err != nil {
+		return s, err
+	}
 	serde, err := schemas.NewSerde(ctx, a.cfg.SchemaRegistryURL)
 	if err != nil {
 		return s, err
 	}
 	api := ingress.NewServer(ingress.Config{Pool: s.pool, Ledger: l, Subsidiary: a.cfg.Subsidiary,
-		Channels: store, Producer: s.client, Serde: serde, Log: a.log, Ready: s.check})
+		Channels: store, Producer: s.client, Serde: serde, FeePreview: preview.Preview, Log: a.log, Ready: s.check})
 	if a.cfg.BankURL == "" {
-		if s.bank, err = banksim.Start("127.0.0.1:0", banksim.Options{Latency: 20 * time.Millisecond}); err != nil {
+		if s.bank, err = banksim.Start("127.0.0.1:0", banksim.Options{Latency: 20 * time.Millisecond, FailAmount: failAmount}); err != nil {
 			return s, err
 		}
 		a.cfg.BankURL = s.bank.URL()

@@ -14,6 +14,7 @@ import (
 	"github.com/paystream/paystream/ingress"
 	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/processors/fee"
 	"github.com/paystream/paystream/schemas"
 )
 
@@ -72,8 +73,12 @@ func (serveCmd) Run(a *app) error {
 		}
 		return nil
 	}
+	preview, err := fee.New(pool, l, fee.Config{Log: a.log})
+	if err != nil {
+		return err
+	}
 	api := ingress.NewServer(ingress.Config{Pool: pool, Ledger: l, Subsidiary: a.cfg.Subsidiary, Channels: store,
-		Producer: producer, Serde: serde, Log: a.log, Ready: ready})
+		Producer: producer, Serde: serde, FeePreview: preview.Preview, Log: a.log, Ready: ready})
 	defer api.Close()
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()

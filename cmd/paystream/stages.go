@@ -19,9 +19,13 @@ import (
 	"github.com/paystream/paystream/connectors/banksim"
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/processors"
+	"github.com/paystream/paystream/processors/fee"
+	"github.com/paystream/paystream/processors/loyalty"
 	"github.com/paystream/paystream/processors/pipeline"
 	"github.com/paystream/paystream/processors/posting"
+	"github.com/paystream/paystream/processors/risk"
 	"github.com/paystream/paystream/processors/routing"
+	"github.com/paystream/paystream/processors/validation"
 	"github.com/paystream/paystream/schemas"
 )
 
@@ -29,22 +33,64 @@ import (
 const bankConnector = "bank"
 
 // allStages is every stage this binary can run, in chain order.
-var allStages = []string{pipeline.Routing, pipeline.Posting, "settlement", "connectors"}
+var allStages = []string{pipeline.Validation, pipeline.Risk, pipeline.Fee, pipeline.Loyalty, pipeline.Routing,
+	pipeline.Posting, "settlement", "connectors"}
 
 // stageRegistry builds the stages with their dependencies.
-func stageRegistry(a *app, pool *pgxpool.Pool, l *ledger.Ledger) (*processors.Registry, error) {
+func stageRegistry(ctx context.Context, a *app, pool *pgxpool.Pool, l *ledger.Ledger) (*processors.Registry, error) {
 	byType := map[string]string{}
 	var conns []connectors.Connector
 	if a.cfg.BankURL != "" {
 		conns = append(conns, banksim.NewClient(bankConnector, a.cfg.BankURL))
 		byType["topup"], byType["withdrawal"] = bankConnector, bankConnector
 	}
+	val, err := validation.New(ctx, pool, l, validation.Config{Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	rsk, err := risk.New(ctx, pool, l, risk.Config{Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	fees, err := fee.New(pool, l, fee.Config{Log: a.log})
+	if err != nil {
+		return nil, err
+	}
+	loy, err := loyalty.New(pool, l, loyalty.Config{Log: a.log})
+	if err != nil {
+		return nil, err
+	}
+	post := posting.New(l, pool)
+	campaigns := loyalty.NewRules(pool, l)
+	post.ReleaseRewards = func(ctx context.Context, paymentID string) error {
+		_, err := campaigns.Release(ctx, paymentID)
+		return err
+	}
 	return processors.NewRegistry(
+		val.Definition(),
+		rsk.Definition(),
+		fees.Definition(),
+		loy.Definition(),
 		routing.New(byType).Definition(),
-		posting.New(l, pool).Definition(),
+		post.Definition(),
 		posting.NewSettlement(l, pool).Definition(),
 		connectors.NewStage(conns...).Definition(),
 	)
+}
+
+// seedDemoRules installs the demo rule set of every stage; each is safe to run twice.
+func seedDemoRules(ctx context.Context, pool *pgxpool.Pool, subsidiary string) error {
+	for name, seed := range map[string]func() error{
+		"validation": func() error { return validation.SeedDemo(ctx, pool) },
+		"risk":       func() error { return risk.SeedDemo(ctx, pool) },
+		"fee":        func() error { return fee.SeedDemo(ctx, pool, subsidiary) },
+		"loyalty":    func() error { return loyalty.SeedDemo(ctx, pool, subsidiary) },
+	} {
+		if err := seed(); err != nil {
+			return fmt.Errorf("seeding %s rules: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // instanceID is the configured instance id, or the host name.
@@ -62,7 +108,7 @@ func instanceID(a *app) string {
 // runStages runs the named stages until ctx ends.
 func runStages(ctx context.Context, a *app, brokers []string, pool *pgxpool.Pool, l *ledger.Ledger,
 	serde *schemas.Serde, reg prometheus.Registerer, names []string) error {
-	stages, err := stageRegistry(a, pool, l)
+	stages, err := stageRegistry(ctx, a, pool, l)
 	if err != nil {
 		return err
 	}
