@@ -88,6 +88,9 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 			continue
 		}
 		st, ok := apiStatus[o.Status]
+		if o.Status == "pending" && o.ReasonCode == "under_review" {
+			st = "processing" // held by risk for an operator, not waiting for a bank
+		}
 		if !ok {
 			s.log.Warn("outcome with an unknown status", "payment", o.PaymentID, "status", o.Status)
 			continue
@@ -104,7 +107,7 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 	}
 	rows, err := s.pool.Query(ctx,
 		`UPDATE payment_status p SET status = u.status, reason_code = nullif(u.reason, ''), detail = u.detail::json,
-		        completed_at = CASE WHEN u.status = 'pending_external' THEN NULL ELSE u.at END, outcome_event = u.event
+		        completed_at = CASE WHEN u.status IN ('pending_external', 'processing') THEN NULL ELSE u.at END, outcome_event = u.event
 		 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
 		      AS u(id, status, reason, detail, at, event)
 		 WHERE p.payment_id = u.id AND p.status NOT IN ('succeeded', 'rejected', 'failed')

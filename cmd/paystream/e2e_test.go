@@ -64,6 +64,23 @@ func (s *scenario) pay(body string) payment {
 	return p
 }
 
+// payment polls a payment until its status is one of want (or 20 s pass).
+func (s *scenario) payment(id string, want ...string) payment {
+	s.t.Helper()
+	var p payment
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := s.c.Do(context.Background(), "GET", "/v1/payments/"+id, nil, "", &p); err != nil {
+			s.t.Fatal(err)
+		}
+		for _, w := range want {
+			if p.Status == w {
+				return p
+			}
+		}
+	}
+	return p
+}
+
 func (s *scenario) operate(id, op, body string) payment {
 	s.t.Helper()
 	var p payment
@@ -250,6 +267,47 @@ func TestEndToEndScenario(t *testing.T) {
 		t.Errorf("webhook for %s not received (got %d events, %d badly signed)", p2p.ID, len(rc.events), rc.bad)
 	}
 	rc.mu.Unlock()
+
+	// Risk holds a watch-listed user's payment for an operator, who approves it.
+	var dave struct{ ID string }
+	s.post("/v1/users", `{"type":"customer","name":"Dave","kyc_level":2}`, &dave)
+	var daveWallet struct{ ID string }
+	s.post("/v1/wallets", `{"user_id":"`+dave.ID+`","currencies":["USD"]}`, &daveWallet)
+	s.expect(s.pay(`{"type":"topup","amount":"50.00","currency":"USD","destination_wallet_id":"`+daveWallet.ID+`"}`), "succeeded", "")
+	dbURLBytes, err := os.ReadFile(urlFile(dataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := []string{"--database-url", string(dbURLBytes), "--kafka-addr", p.kafka}
+	if code, _, errOut := runCLI(t, append([]string{"rules", "watchlist", "add", dave.ID, "--action", "review"}, ops...)...); code != 0 {
+		t.Fatalf("watch-listing: %s", errOut)
+	}
+	var held payment
+	for range 40 { // the risk stage reloads its rules every 5 s
+		var acc struct{ ID, Status string }
+		s.post("/v1/payments", `{"type":"transfer","amount":"1.00","currency":"USD","source_wallet_id":"`+daveWallet.ID+`","destination_wallet_id":"`+alice+`"}`, &acc)
+		held = s.payment(acc.ID, "processing", "succeeded", "rejected")
+		if held.Status == "processing" {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if held.Status != "processing" {
+		t.Fatalf("a watch-listed user's payment was not held: %+v", held)
+	}
+	code, out, errOut := runCLI(t, append([]string{"review", "list"}, ops...)...)
+	if code != 0 || !strings.Contains(out, held.ID) {
+		t.Fatalf("review list: exit %d, %s%s; want %s", code, out, errOut, held.ID)
+	}
+	if code, _, errOut := runCLI(t, append([]string{"review", "approve", held.ID}, ops...)...); code != 0 {
+		t.Fatalf("review approve: %s", errOut)
+	}
+	if code, _, _ := runCLI(t, append([]string{"review", "approve", held.ID}, ops...)...); code == 0 {
+		t.Error("a review was approved twice")
+	}
+	if got := s.payment(held.ID, "succeeded"); got.Status != "succeeded" {
+		t.Errorf("approved payment: %+v", got)
+	}
 
 	// The ledger's invariants hold.
 	dbURL, err := os.ReadFile(urlFile(dataDir))

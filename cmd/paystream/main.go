@@ -28,6 +28,8 @@ type cli struct {
 	Serve    serveCmd    `cmd:"" help:"Serve the channel API (ingress)."`
 	Verify   verifyCmd   `cmd:"" help:"Check the ledger invariants on a live database."`
 	Run      runCmd      `cmd:"" help:"Run payment stages (exactly-once workers)."`
+	Rules    rulesCmd    `cmd:"" help:"Manage the stages' rules: fees, campaigns, KYC limits, risk limits, watch list."`
+	Review   reviewCmd   `cmd:"" help:"Payments held by risk for an operator: list, approve, reject."`
 	Topics   topicsCmd   `cmd:"" help:"Create missing catalog topics and report differences from the catalog."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }
