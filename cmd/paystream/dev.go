@@ -36,6 +36,7 @@ import (
 type devCmd struct {
 	Ephemeral      bool   `help:"Run on a throwaway data folder, removed at exit."`
 	BankFailAmount string `help:"The bank simulator declines every request of exactly this amount (to try failures)." placeholder:"AMOUNT"`
+	NoStages       bool   `help:"Do not run the payment stages in this process (run them with paystream run, e.g. to kill and restart them)."`
 }
 
 func (devCmd) Help() string {
@@ -64,6 +65,7 @@ type devStack struct {
 	ready     atomic.Bool
 	nTopics   int
 	api       atomic.Pointer[ingress.Server]
+	noStages  bool
 	bgCancel  context.CancelFunc
 	bg        sync.WaitGroup
 	creds     client.Credentials
@@ -97,7 +99,7 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 			return nil, fmt.Errorf("--bank-fail-amount %q is not a decimal", d.BankFailAmount)
 		}
 	}
-	s := &devStack{dataDir: a.cfg.DataDir, ephemeral: ephemeral}
+	s := &devStack{dataDir: a.cfg.DataDir, ephemeral: ephemeral, noStages: d.NoStages}
 	if ephemeral {
 		dir, err := os.MkdirTemp("", "paystream-dev-*")
 		if err != nil {
@@ -239,13 +241,16 @@ func (s *devStack) serveHTTP(a *app) error {
 func (s *devStack) background(a *app, api *ingress.Server, l *ledger.Ledger, serde *schemas.Serde) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.bgCancel = cancel
-	s.bg.Add(3)
-	go func() {
-		defer s.bg.Done()
-		if err := runStages(ctx, a, s.brokers, s.pool, l, serde, s.admin.reg, allStages); err != nil {
-			a.log.Error("stages stopped", "err", err)
-		}
-	}()
+	s.bg.Add(2)
+	if !s.noStages {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			if err := runStages(ctx, a, s.brokers, s.pool, l, serde, s.admin.reg, allStages); err != nil {
+				a.log.Error("stages stopped", "err", err)
+			}
+		}()
+	}
 	go func() {
 		defer s.bg.Done()
 		if err := api.ReadOutcomes(ctx, kgo.SeedBrokers(s.brokers...)); err != nil {
@@ -300,7 +305,11 @@ func (s *devStack) printBanner(a *app, took time.Duration) {
 	if s.admin.addr != "" {
 		fmt.Fprintf(w, "  admin       http://%s/metrics   /debug/pprof/\n", s.admin.addr)
 	}
-	fmt.Fprintf(w, "  stages      %s (instance %s)\n", strings.Join(allStages, ", "), instanceID(a))
+	if s.noStages {
+		fmt.Fprintf(w, "  stages      none in this process (--no-stages): run them with paystream run\n")
+	} else {
+		fmt.Fprintf(w, "  stages      %s (instance %s)\n", strings.Join(allStages, ", "), instanceID(a))
+	}
 	if s.bank != nil {
 		fmt.Fprintf(w, "  bank        simulator at %s (connector %q)\n", s.bank.URL(), bankConnector)
 	}
