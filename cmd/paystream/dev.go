@@ -328,7 +328,13 @@ func (s *devStack) printBanner(a *app, took time.Duration) {
 		fmt.Fprintf(w, "  data        %s (ephemeral: removed at exit)\n", s.dataDir)
 	}
 	fmt.Fprintf(w, "  channel     key %s (every scope); credentials in %s\n", s.creds.KeyID, filepath.Join(s.dataDir, "dev-channel.json"))
-	fmt.Fprintf(w, "\nTry:\n")
+	fmt.Fprintf(w, "\nTry (each call is signed with the demo channel; ids come from the answers):\n")
+	ps := "go run ./cmd/paystream call --data " + s.dataDir
+	fmt.Fprintf(w, "  %s POST /v1/users '{\"type\":\"customer\",\"name\":\"Ana Lima\",\"kyc_level\":2}'\n", ps)
+	fmt.Fprintf(w, "  %s POST /v1/wallets '{\"user_id\":\"usr_1\",\"currencies\":[\"USD\"]}'\n", ps)
+	fmt.Fprintf(w, "  %s --wait 10 POST /v1/payments '{\"type\":\"topup\",\"amount\":\"100.00\",\"currency\":\"USD\",\"destination_wallet_id\":\"wal_1\"}'\n", ps)
+	fmt.Fprintf(w, "  %s --wait 10 POST /v1/payments '{\"type\":\"transfer\",\"amount\":\"10.00\",\"currency\":\"USD\",\"source_wallet_id\":\"wal_1\",\"destination_wallet_id\":\"wal_2\"}'\n", ps)
+	fmt.Fprintf(w, "  %s GET /v1/wallets/wal_1/balances\n", ps)
 	fmt.Fprintf(w, "  curl -s http://%s/healthz\n", s.httpAddr)
 	fmt.Fprintf(w, "  go run ./cmd/paystream channels list --data %s\n", s.dataDir)
 	if s.kafka != nil {

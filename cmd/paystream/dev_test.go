@@ -178,6 +178,17 @@ func TestDevEphemeralIsHealthyAndStopsClean(t *testing.T) {
 	if _, err := c.Do(context.Background(), "POST", "/v1/payments", []byte(body), "", &acc); err != nil || acc.Status != "accepted" {
 		t.Errorf("payment through dev: %+v %v", acc, err)
 	}
+	// The banner's way to try the API: paystream call with the demo channel.
+	code, out, errOut := runCLI(t, "call", "--data", dataDir, "POST", "/v1/users", `{"type":"customer","name":"Ana Lima","kyc_level":2}`)
+	if code != 0 || !strings.Contains(out, "HTTP 201") || !strings.Contains(out, `"id": "usr_`) {
+		t.Errorf("paystream call: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, "call", "--data", dataDir, "POST", "/v1/users", `{"type":"alien"}`); code == 0 || !strings.Contains(out, "invalid_user") {
+		t.Errorf("paystream call with a bad body: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(p.output(), "cmd/paystream call --data "+dataDir+" POST /v1/users") {
+		t.Errorf("the banner does not show how to call the API:\n%s", p.output())
+	}
 	if resp, err := http.Get("http://" + p.httpAddr + "/v1/webhooks"); err != nil || resp.StatusCode != 401 {
 		t.Errorf("unsigned call: %v %v, want 401", resp, err)
 	}

@@ -30,6 +30,7 @@ type cli struct {
 	Run      runCmd      `cmd:"" help:"Run payment stages (exactly-once workers)."`
 	Rules    rulesCmd    `cmd:"" help:"Manage the stages' rules: fees, campaigns, KYC limits, risk limits, watch list."`
 	Review   reviewCmd   `cmd:"" help:"Payments held by risk for an operator: list, approve, reject."`
+	Call     callCmd     `cmd:"" help:"Send one signed API request as a channel (dev's demo channel by default)."`
 	Topics   topicsCmd   `cmd:"" help:"Create missing catalog topics and report differences from the catalog."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }

@@ -32,7 +32,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestEverySubcommandHasHelp(t *testing.T) {
-	for _, cmd := range []string{"dev", "migrate", "topics", "version", "serve", "channels create", "channels list", "channels revoke", "verify", "run"} {
+	for _, cmd := range []string{"dev", "migrate", "topics", "version", "serve", "channels create", "channels list", "channels revoke", "verify", "run", "call", "rules fees list", "review list"} {
 		t.Run(cmd, func(t *testing.T) {
 			code, out, _ := runCLI(t, append(strings.Fields(cmd), "--help")...)
 			if code != 0 {
