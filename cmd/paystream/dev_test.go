@@ -36,7 +36,7 @@ type devProcess struct {
 	done     chan struct{}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -46,7 +46,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startDevProcess(t *testing.T, args ...string) *devProcess {
+func startDevProcess(t testing.TB, args ...string) *devProcess {
 	t.Helper()
 	p := &devProcess{httpAddr: freeAddr(t), kafka: freeAddr(t), done: make(chan struct{})}
 	all := append([]string{"dev", "--http", p.httpAddr, "--kafka-addr", p.kafka, "--admin", ""}, args...)
@@ -89,7 +89,7 @@ func (p *devProcess) output() string {
 }
 
 // waitHealthy polls /healthz until it answers 200, for at most 30 s.
-func (p *devProcess) waitHealthy(t *testing.T) time.Duration {
+func (p *devProcess) waitHealthy(t testing.TB) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < 30*time.Second {
@@ -113,7 +113,7 @@ func (p *devProcess) waitHealthy(t *testing.T) time.Duration {
 }
 
 // stop sends sig and waits for a clean exit within the 10 s budget.
-func (p *devProcess) stop(t *testing.T, sig os.Signal) {
+func (p *devProcess) stop(t testing.TB, sig os.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)

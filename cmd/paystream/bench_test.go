@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/ingress/client"
+	"github.com/paystream/paystream/schemas"
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+// BenchmarkP2PEndToEnd measures completed P2P transfers per second through a whole
+// paystream dev (ingress, every stage, the ledger on PostgreSQL with fsync on, kfake):
+// 64 clients post b.N transfers among 64 funded wallets without waiting, and the
+// outcomes are read from payments.outcomes. It reports completed/s and the p50 and p99
+// time from request to outcome. This is the simple client loop that stands in until
+// `paystream bench` exists.
+// Run: go test ./cmd/paystream -run '^$' -bench P2PEndToEnd -benchtime 5000x
+func BenchmarkP2PEndToEnd(b *testing.B) {
+	p := startDevProcess(b, "--ephemeral", "--log-level", "warn")
+	p.waitHealthy(b)
+	var dataDir string
+	for _, line := range strings.Split(p.output(), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "data" {
+			dataDir = f[1]
+		}
+	}
+	c, err := client.FromFile(filepath.Join(dataDir, "dev-channel.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	post := func(path, body string, out any) {
+		if _, err := c.Do(ctx, "POST", path, []byte(body), "", out); err != nil {
+			b.Fatalf("POST %s: %v", path, err)
+		}
+	}
+	const wallets = 64
+	refs := make([]string, wallets)
+	var wg sync.WaitGroup
+	for i := range wallets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var u, w struct{ ID string }
+			post("/v1/users", `{"type":"customer","name":"bench","kyc_level":3}`, &u)
+			post("/v1/wallets", `{"user_id":"`+u.ID+`","currencies":["USD"]}`, &w)
+			post("/v1/payments", `{"type":"topup","amount":"100000.00","currency":"USD","destination_wallet_id":"`+w.ID+`"}`, nil)
+			refs[i] = w.ID
+		}()
+	}
+	wg.Wait()
+
+	// Outcomes: when each payment's outcome was written, by payment id.
+	serde, _ := schemas.NewSerde(ctx, "")
+	oc, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.ConsumeTopics(string(catalog.PaymentsOutcomes)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer oc.Close()
+	var mu sync.Mutex
+	done := map[string]time.Time{}
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	go func() {
+		for readCtx.Err() == nil {
+			oc.PollFetches(readCtx).EachRecord(func(r *kgo.Record) {
+				if v, err := serde.Decode(catalog.PaymentsOutcomes, r.Value); err == nil {
+					o := v.(*schemas.PaymentOutcome)
+					mu.Lock()
+					done[o.PaymentID] = r.Timestamp
+					mu.Unlock()
+				}
+			})
+		}
+	}()
+	time.Sleep(500 * time.Millisecond) // let the reader join at the end of the topic
+
+	b.ResetTimer()
+	sent := make(map[string]time.Time, b.N)
+	var sentMu sync.Mutex
+	var next atomic.Int64
+	start := time.Now()
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				from, to := refs[i%wallets], refs[(i+1)%wallets]
+				t0 := time.Now()
+				var acc struct{ ID string }
+				post("/v1/payments", fmt.Sprintf(`{"type":"transfer","amount":"1.00","currency":"USD","source_wallet_id":"%s","destination_wallet_id":"%s"}`, from, to), &acc)
+				sentMu.Lock()
+				sent[acc.ID] = t0
+				sentMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := 0
+		for id := range sent {
+			if _, ok := done[id]; ok {
+				n++
+			}
+		}
+		mu.Unlock()
+		if n == len(sent) {
+			break
+		}
+	}
+	b.StopTimer()
+	mu.Lock()
+	defer mu.Unlock()
+	var lat []time.Duration
+	var last time.Time
+	for id, t0 := range sent {
+		if at, ok := done[id]; ok {
+			lat = append(lat, at.Sub(t0))
+			if at.After(last) {
+				last = at
+			}
+		}
+	}
+	if len(lat) != len(sent) {
+		b.Fatalf("%d of %d payments have an outcome", len(lat), len(sent))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(len(lat))/last.Sub(start).Seconds(), "completed/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "outcome_p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "outcome_p99_ms")
+}
