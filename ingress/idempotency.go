@@ -30,23 +30,46 @@ const (
 // idempotent makes a POST safe to retry: the same channel and Idempotency-Key with the
 // same request get the first answer again; with another request, 422. Concurrent retries
 // wait for the first one. A 5xx answer is not kept, so a retry runs again.
-func (s *Server) idempotent(next http.Handler) http.Handler { return s.idempotency(next, false) }
+func (s *Server) idempotent(next http.Handler) http.Handler { return s.idempotency(next, false, nil) }
 
 // idempotentPayment is idempotent for routes whose effect is a payment record: the stored
 // answer is committed without waiting for the disk. A crash can lose that commit; the key
 // then stays in flight, a retry takes it over after abandonAfter and produces the record
 // again, under the same payment id (derived from the key), which the ledger posts once.
-func (s *Server) idempotentPayment(next http.Handler) http.Handler { return s.idempotency(next, true) }
+func (s *Server) idempotentPayment(next http.Handler) http.Handler {
+	return s.idempotency(next, true, nil)
+}
 
-func (s *Server) idempotency(next http.Handler, asyncAnswer bool) http.Handler {
+// keyProblem checks an Idempotency-Key header.
+func keyProblem(key string) *problem.Problem {
+	switch {
+	case key == "":
+		return problem.New(http.StatusBadRequest, "idempotency_key_required", "every POST needs an Idempotency-Key header")
+	case len(key) > 255:
+		return problem.New(http.StatusBadRequest, "idempotency_key_too_long", "Idempotency-Key is limited to 255 characters")
+	}
+	return nil
+}
+
+// claimFunc records a new key as in flight, reporting false when the key exists. A route
+// may claim with more in the same statement, so one commit covers both.
+type claimFunc func(ctx context.Context, ch, key string, hash []byte) (bool, error)
+
+func (s *Server) claimKey(ctx context.Context, ch, key string, hash []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx,
+		`INSERT INTO idempotency_keys (channel_key, idem_key, request_hash, state)
+		 VALUES ($1, $2, $3, 'in_flight') ON CONFLICT DO NOTHING`, ch, key, hash)
+	return tag.RowsAffected() == 1, err
+}
+
+func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFunc) http.Handler {
+	if claim == nil {
+		claim = s.claimKey
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get(HeaderIdempotencyKey)
-		switch {
-		case key == "":
-			problem.Write(w, problem.New(http.StatusBadRequest, "idempotency_key_required", "every POST needs an Idempotency-Key header"))
-			return
-		case len(key) > 255:
-			problem.Write(w, problem.New(http.StatusBadRequest, "idempotency_key_too_long", "Idempotency-Key is limited to 255 characters"))
+		if p := keyProblem(key); p != nil {
+			problem.Write(w, p)
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
@@ -60,14 +83,12 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool) http.Handler {
 
 		deadline := time.Now().Add(inFlightWait)
 		for {
-			tag, err := s.pool.Exec(ctx,
-				`INSERT INTO idempotency_keys (channel_key, idem_key, request_hash, state)
-				 VALUES ($1, $2, $3, 'in_flight') ON CONFLICT DO NOTHING`, ch, key, hash)
+			claimed, err := claim(ctx, ch, key, hash)
 			if err != nil {
 				s.unavailable(w, "recording idempotency key", err)
 				return
 			}
-			if tag.RowsAffected() == 1 {
+			if claimed {
 				s.answerAndKeep(w, r, next, ch, key, asyncAnswer)
 				return
 			}

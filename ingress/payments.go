@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -46,22 +47,55 @@ type PaymentAccepted struct {
 	Status string `json:"status"`
 }
 
-func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
-	rec, p := s.paymentRecord(r)
-	if p != nil {
-		problem.Write(w, p)
-		return
-	}
-	wait, p := preferWait(r.Header.Get("Prefer"))
-	if p != nil {
-		problem.Write(w, p)
-		return
-	}
-	if err := s.accept(r.Context(), rec); err != nil {
-		s.unavailable(w, "accepting payment", err)
-		return
-	}
-	s.answerAccepted(w, r, rec.PaymentID, wait)
+// paymentRoute serves POST /v1/payments. The request is checked before its
+// Idempotency-Key is claimed, so the key and the payment's status row are written in one
+// statement, one commit: a refused body keeps nothing and may be corrected under the same
+// key.
+func (s *Server) paymentRoute() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := keyProblem(r.Header.Get(HeaderIdempotencyKey)); p != nil {
+			problem.Write(w, p)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec, p := s.paymentRecord(r)
+		if p != nil {
+			problem.Write(w, p)
+			return
+		}
+		wait, p := preferWait(r.Header.Get("Prefer"))
+		if p != nil {
+			problem.Write(w, p)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		claim := func(ctx context.Context, ch, key string, hash []byte) (bool, error) {
+			var claimed bool
+			err := s.pool.QueryRow(ctx,
+				`WITH k AS (
+				     INSERT INTO idempotency_keys (channel_key, idem_key, request_hash, state)
+				     VALUES ($1, $2, $3, 'in_flight') ON CONFLICT DO NOTHING RETURNING 1),
+				 st AS (
+				     INSERT INTO payment_status (payment_id, channel_key, type, status, amount, currency,
+				         source_wallet_id, destination_wallet_id, reference, created_at)
+				     SELECT $4, $1, $5, 'accepted', $6, $7, nullif($8, ''), nullif($9, ''), nullif($10, ''), $11
+				     WHERE EXISTS (SELECT 1 FROM k)
+				     ON CONFLICT (payment_id) DO NOTHING)
+				 SELECT EXISTS (SELECT 1 FROM k)`,
+				ch, key, hash, rec.PaymentID, statusType(rec), rec.Amount.Amount, rec.Amount.Currency,
+				rec.PayerWallet, rec.PayeeWallet, rec.Reference, rec.CreatedAt).Scan(&claimed)
+			return claimed, err
+		}
+		produce := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := s.produce(r.Context(), rec); err != nil {
+				s.unavailable(w, "accepting payment", err)
+				return
+			}
+			s.answerAccepted(w, r, rec.PaymentID, wait)
+		})
+		s.idempotency(produce, true, claim).ServeHTTP(w, r)
+	})
 }
 
 // paymentRecord reads and checks a payment request and builds its record.
@@ -119,16 +153,20 @@ func (s *Server) answerAccepted(w http.ResponseWriter, r *http.Request, id strin
 func (s *Server) accept(ctx context.Context, rec *schemas.Payment) error {
 	// The status row goes first, so the outcome always finds it; a retry after a failed
 	// produce finds the row (same id) and produces again.
-	_, err := s.pool.Exec(ctx,
+	if _, err := s.pool.Exec(ctx,
 		`INSERT INTO payment_status (payment_id, channel_key, type, status, amount, currency,
 		     source_wallet_id, destination_wallet_id, reference, created_at)
 		 VALUES ($1, $2, $3, 'accepted', $4, $5, nullif($6, ''), nullif($7, ''), nullif($8, ''), $9)
 		 ON CONFLICT (payment_id) DO NOTHING`,
 		rec.PaymentID, rec.Channel, statusType(rec), rec.Amount.Amount, rec.Amount.Currency,
-		rec.PayerWallet, rec.PayeeWallet, rec.Reference, rec.CreatedAt)
-	if err != nil {
+		rec.PayerWallet, rec.PayeeWallet, rec.Reference, rec.CreatedAt); err != nil {
 		return err
 	}
+	return s.produce(ctx, rec)
+}
+
+// produce writes the payment to payments.requested and returns once Kafka has it.
+func (s *Server) produce(ctx context.Context, rec *schemas.Payment) error {
 	value, err := s.serde.Encode(catalog.PaymentsRequested, rec)
 	if err != nil {
 		return err

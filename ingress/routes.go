@@ -22,7 +22,7 @@ func (s *Server) v1(r chi.Router) {
 	write.Post("/wallets/{id}/close", s.setWalletStatus(ledger.WalletClosed))
 
 	pays := r.With(requireScope(channels.PaymentsWrite), s.idempotentPayment)
-	pays.Post("/payments", s.createPayment)
+	r.With(requireScope(channels.PaymentsWrite)).Post("/payments", s.paymentRoute().ServeHTTP)
 	pays.Post("/payments/{id}/capture", s.operate(OpCapture))
 	pays.Post("/payments/{id}/void", s.operate(OpVoid))
 	pays.Post("/payments/{id}/adjust", s.operate(OpAdjust))
