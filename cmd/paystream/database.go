@@ -86,3 +86,7 @@ func runningDevURL(dataDir string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// bankURLFile is where a running `paystream dev` leaves its bank simulator's URL, for stage
+// workers started apart from it (paystream bench --chaos).
+func bankURLFile(dataDir string) string { return filepath.Join(dataDir, "bank-url") }

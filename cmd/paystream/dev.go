@@ -205,6 +205,9 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 			return s, err
 		}
 		a.cfg.BankURL = s.bank.URL()
+		if err := os.WriteFile(bankURLFile(s.dataDir), []byte(s.bank.URL()), 0o644); err != nil {
+			return s, err
+		}
 	}
 	s.background(a, api, l, serde)
 	s.api.Store(api)

@@ -31,6 +31,7 @@ type cli struct {
 	Rules    rulesCmd    `cmd:"" help:"Manage the stages' rules: fees, campaigns, KYC limits, risk limits, watch list."`
 	Review   reviewCmd   `cmd:"" help:"Payments held by risk for an operator: list, approve, reject."`
 	Call     callCmd     `cmd:"" help:"Send one signed API request as a channel (dev's demo channel by default)."`
+	Bench    benchCmd    `cmd:"" help:"Load a running paystream over HTTP and measure throughput and latency."`
 	Topics   topicsCmd   `cmd:"" help:"Create missing catalog topics and report differences from the catalog."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }

@@ -1,0 +1,604 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/paystream/paystream/ingress/client"
+	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/schemas"
+	"github.com/paystream/paystream/schemas/catalog"
+)
+
+type benchCmd struct {
+	Creds       string        `help:"Channel credentials (default <data>/dev-channel.json)." placeholder:"FILE"`
+	Wallets     int           `default:"10000" help:"Customer wallets to create and fund (plus one merchant per 100)."`
+	Fund        string        `default:"1000.00" help:"Top-up per wallet, USD."`
+	Duration    time.Duration `default:"30s" help:"How long to send payments (ignored with --count)."`
+	Count       int           `help:"Send exactly this many payments."`
+	Rate        int           `help:"Open loop: payments per second (0: closed loop with --concurrency clients)."`
+	Concurrency int           `default:"64" help:"Clients (closed loop) or the most requests in flight (open loop)."`
+	Mix         string        `default:"p2p=70,merchant=20,hold=10" help:"Payment mix in percent: p2p, merchant, hold (a hold then its capture)."`
+	JSON        string        `name:"json" help:"Write the figures to this file as JSON." placeholder:"FILE"`
+	Verify      bool          `help:"Afterwards: every accepted payment has exactly one outcome, every succeeded one exactly one posting, and the ledger invariants hold."`
+	AdminURL    string        `name:"admin-url" help:"The paystream process's /metrics, for its RSS (default http://<PAYSTREAM_ADMIN_ADDR>/metrics)." placeholder:"URL"`
+	Chaos       int           `help:"Crash drill: run each stage as its own process and SIGKILL one at random this many times during the run (the target must be paystream dev --no-stages)."`
+}
+
+func (benchCmd) Help() string {
+	return "Drives a running paystream over HTTP with the ingress client, as channels would, and measures " +
+		"accepted/s, completed/s and latency percentiles from request to accepted and to outcome. Outcomes are " +
+		"read from payments.outcomes (PAYSTREAM_KAFKA_BROKERS, or the dev broker at PAYSTREAM_KAFKA_ADDR)."
+}
+
+// benchFigures is what a run measured; the JSON names are stable for comparing runs.
+type benchFigures struct {
+	Payments       int            `json:"payments"`
+	Accepted       int            `json:"accepted"`
+	Completed      int            `json:"completed"`
+	Succeeded      int            `json:"succeeded"`
+	Rejected       map[string]int `json:"rejected_by_reason"`
+	Errors         int            `json:"errors"`
+	Seconds        float64        `json:"seconds"`
+	AcceptedPerS   float64        `json:"accepted_per_s"`
+	CompletedPerS  float64        `json:"completed_per_s"`
+	AcceptedP50ms  float64        `json:"accepted_p50_ms"`
+	AcceptedP90ms  float64        `json:"accepted_p90_ms"`
+	AcceptedP99ms  float64        `json:"accepted_p99_ms"`
+	AcceptedP999ms float64        `json:"accepted_p999_ms"`
+	AcceptedMaxms  float64        `json:"accepted_max_ms"`
+	OutcomeP50ms   float64        `json:"outcome_p50_ms"`
+	OutcomeP90ms   float64        `json:"outcome_p90_ms"`
+	OutcomeP99ms   float64        `json:"outcome_p99_ms"`
+	OutcomeP999ms  float64        `json:"outcome_p999_ms"`
+	OutcomeMaxms   float64        `json:"outcome_max_ms"`
+	RSSMB          float64        `json:"rss_mb"`
+	Verified       *bool          `json:"verified,omitempty"`
+	Kills          int            `json:"kills,omitempty"`
+}
+
+// sentPayment is one payment the bench sent.
+type sentPayment struct {
+	start, accepted time.Time
+	waited          bool // sent with Prefer: wait, so its answer came with the outcome
+}
+
+type benchRun struct {
+	a       *app
+	c       *client.Client
+	mu      sync.Mutex
+	sent    map[string]*sentPayment
+	done    map[string]time.Time
+	status  map[string]string
+	reasons map[string]int
+	outs    map[string]int // outcomes seen per payment, pending ones excluded
+	errors  atomic.Int64
+}
+
+func (b benchCmd) Run(a *app) error {
+	weights, err := parseMix(b.Mix)
+	if err != nil {
+		return err
+	}
+	creds := b.Creds
+	if creds == "" {
+		creds = filepath.Join(a.cfg.DataDir, "dev-channel.json")
+	}
+	c, err := client.FromFile(creds)
+	if err != nil {
+		return err
+	}
+	c.WithHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.Concurrency * 2}, Timeout: 60 * time.Second})
+	run := &benchRun{a: a, c: c, sent: map[string]*sentPayment{}, done: map[string]time.Time{},
+		status: map[string]string{}, reasons: map[string]int{}, outs: map[string]int{}}
+
+	stopOutcomes, err := run.readOutcomes()
+	if err != nil {
+		return err
+	}
+	defer stopOutcomes()
+
+	var drill *chaos
+	if b.Chaos > 0 {
+		if drill, err = startChaos(a); err != nil {
+			return err
+		}
+		defer drill.stop()
+	}
+	fmt.Fprintf(a.out, "creating and funding %d wallets...\n", b.Wallets)
+	customers, merchants, err := run.setUp(b.Wallets, b.Fund, b.Concurrency)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(a.out, "sending payments (%s)...\n", b.describe())
+	start := time.Now()
+	progressDone := make(chan struct{})
+	go run.progress(start, progressDone)
+	if drill != nil {
+		// Kills spread evenly over the run: by payments sent with --count, by time otherwise.
+		due := func(kills int) bool {
+			return time.Since(start) >= b.Duration*time.Duration(kills+1)/time.Duration(b.Chaos+1)
+		}
+		if b.Count > 0 {
+			due = func(kills int) bool {
+				run.mu.Lock()
+				defer run.mu.Unlock()
+				return len(run.sent) >= b.Count*(kills+1)/(b.Chaos+1)
+			}
+		}
+		stopKilling := make(chan struct{})
+		go drill.run(b.Chaos, due, stopKilling)
+		defer close(stopKilling)
+	}
+	run.send(b, weights, customers, merchants)
+	// Wait for the last outcomes, at most 60 s after the last request.
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && a.ctx.Err() == nil; time.Sleep(50 * time.Millisecond) {
+		if run.pending() == 0 {
+			break
+		}
+	}
+	close(progressDone)
+	fig := run.figures(start)
+	fig.RSSMB = b.rss(a)
+	if drill != nil {
+		fig.Kills = drill.kills
+	}
+	if b.Verify {
+		ok, err := run.verify(fig)
+		if err != nil {
+			return err
+		}
+		fig.Verified = &ok
+	}
+	printFigures(a.out, fig)
+	if b.JSON != "" {
+		blob, _ := json.MarshalIndent(fig, "", "  ")
+		if err := os.WriteFile(b.JSON, append(blob, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if fig.Verified != nil && !*fig.Verified {
+		return errors.New("verification failed")
+	}
+	return nil
+}
+
+func (b benchCmd) describe() string {
+	what := fmt.Sprintf("for %s", b.Duration)
+	if b.Count > 0 {
+		what = fmt.Sprintf("%d payments", b.Count)
+	}
+	if b.Rate > 0 {
+		return fmt.Sprintf("%s, open loop at %d/s", what, b.Rate)
+	}
+	return fmt.Sprintf("%s, closed loop with %d clients", what, b.Concurrency)
+}
+
+func parseMix(s string) (map[string]int, error) {
+	w := map[string]int{}
+	total := 0
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || n < 0 || (k != "p2p" && k != "merchant" && k != "hold") {
+			return nil, fmt.Errorf("--mix %q: want p2p=N,merchant=N,hold=N", s)
+		}
+		w[k] = n
+		total += n
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("--mix %q sends nothing", s)
+	}
+	return w, nil
+}
+
+// readOutcomes follows payments.outcomes from its end, recording when each payment ended.
+func (r *benchRun) readOutcomes() (func(), error) {
+	brokers := r.a.cfg.KafkaBrokers
+	if r.a.cfg.EmbeddedKafka() {
+		brokers = []string{r.a.cfg.KafkaAddr}
+	}
+	serde, err := schemas.NewSerde(r.a.ctx, r.a.cfg.SchemaRegistryURL)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(string(catalog.PaymentsOutcomes)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(r.a.ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			cl.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
+				v, err := serde.Decode(catalog.PaymentsOutcomes, rec.Value)
+				if err != nil {
+					return
+				}
+				o := v.(*schemas.PaymentOutcome)
+				if o.Status == "pending" {
+					return
+				}
+				r.mu.Lock()
+				r.outs[o.PaymentID]++
+				if _, ok := r.done[o.PaymentID]; !ok {
+					r.done[o.PaymentID] = rec.Timestamp
+					r.status[o.PaymentID] = o.Status
+					if o.Status != "posted" {
+						r.reasons[o.ReasonCode]++
+					}
+				}
+				r.mu.Unlock()
+			})
+		}
+	}()
+	// Joining the partitions takes a moment; outcomes before that would be missed.
+	if err := cl.Ping(ctx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("reaching Kafka at %v for outcomes: %w", brokers, err)
+	}
+	time.Sleep(time.Second)
+	return func() { cancel(); wg.Wait(); cl.Close() }, nil
+}
+
+// setUp creates customers and merchants with USD wallets and funds the customers.
+func (r *benchRun) setUp(n int, fund string, concurrency int) ([]string, []string, error) {
+	merchants := max(1, n/100)
+	ctx := r.a.ctx
+	make1 := func(kind string) (string, error) {
+		var u, w struct{ ID string }
+		if _, err := r.c.Do(ctx, "POST", "/v1/users", []byte(`{"type":"`+kind+`","name":"bench","kyc_level":3}`), "", &u); err != nil {
+			return "", err
+		}
+		if _, err := r.c.Do(ctx, "POST", "/v1/wallets", []byte(`{"user_id":"`+u.ID+`","currencies":["USD"]}`), "", &w); err != nil {
+			return "", err
+		}
+		if kind == "customer" {
+			if _, err := r.c.Do(ctx, "POST", "/v1/payments", []byte(`{"type":"topup","amount":"`+fund+`","currency":"USD","destination_wallet_id":"`+w.ID+`"}`),
+				"", nil, http.Header{"Prefer": {"wait=30"}}); err != nil {
+				return "", err
+			}
+		}
+		return w.ID, nil
+	}
+	ids := make([]string, n+merchants)
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ids) || firstErr.Load() != nil {
+					return
+				}
+				kind := "customer"
+				if i >= n {
+					kind = "merchant"
+				}
+				id, err := make1(kind)
+				if err != nil {
+					firstErr.Store(err)
+					return
+				}
+				ids[i] = id
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, nil, fmt.Errorf("setting up wallets: %w", err)
+	}
+	return ids[:n], ids[n:], nil
+}
+
+// send runs the payment mix, closed or open loop, until the count or duration is reached.
+func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants []string) {
+	ctx := r.a.ctx
+	deadline := time.Now().Add(b.Duration)
+	var issued atomic.Int64
+	more := func() bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if b.Count > 0 {
+			return issued.Add(1) <= int64(b.Count)
+		}
+		return time.Now().Before(deadline)
+	}
+	total := weights["p2p"] + weights["merchant"] + weights["hold"]
+	one := func(rng *rand.Rand) {
+		from := customers[rng.IntN(len(customers))]
+		n := rng.IntN(total)
+		switch {
+		case n < weights["p2p"]:
+			to := customers[rng.IntN(len(customers))]
+			if to == from {
+				to = merchants[0]
+			}
+			r.post(`{"type":"transfer","amount":"1.00","currency":"USD","source_wallet_id":"`+from+`","destination_wallet_id":"`+to+`"}`, "", false)
+		case n < weights["p2p"]+weights["merchant"]:
+			to := merchants[rng.IntN(len(merchants))]
+			r.post(`{"type":"merchant_payment","amount":"2.00","currency":"USD","source_wallet_id":"`+from+`","destination_wallet_id":"`+to+`","mcc":"5411"}`, "", false)
+		default:
+			to := merchants[rng.IntN(len(merchants))]
+			if id := r.post(`{"type":"hold","amount":"3.00","currency":"USD","source_wallet_id":"`+from+`","destination_wallet_id":"`+to+`"}`, "", true); id != "" {
+				r.post(`{"amount":"2.00","mode":"release_rest"}`, "/v1/payments/"+id+"/capture", false)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	if b.Rate <= 0 {
+		for i := range b.Concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(i), 7))
+				for more() {
+					one(rng)
+				}
+			}()
+		}
+		wg.Wait()
+		return
+	}
+	// Open loop: start payments on a fixed schedule, whatever the answers take, bounded by
+	// the concurrency so an overloaded target cannot make the bench grow without end.
+	slots := make(chan struct{}, b.Concurrency)
+	tick := time.NewTicker(time.Second / time.Duration(b.Rate))
+	defer tick.Stop()
+	rng := rand.New(rand.NewPCG(1, 7))
+	for more() {
+		<-tick.C
+		slots <- struct{}{}
+		seed := rng.Uint64()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			one(rand.New(rand.NewPCG(seed, 7)))
+		}()
+	}
+	wg.Wait()
+}
+
+// post sends a payment (or an operation on path) and records it; with wait it returns the
+// id only once the payment succeeded.
+func (r *benchRun) post(body, path string, wait bool) string {
+	if path == "" {
+		path = "/v1/payments"
+	}
+	var h []http.Header
+	if wait {
+		h = append(h, http.Header{"Prefer": {"wait=30"}})
+	}
+	start := time.Now()
+	var out struct{ ID, Status string }
+	_, err := r.c.Do(r.a.ctx, "POST", path, []byte(body), "", &out, h...)
+	if err != nil {
+		r.errors.Add(1)
+		return ""
+	}
+	r.mu.Lock()
+	r.sent[out.ID] = &sentPayment{start: start, accepted: time.Now(), waited: wait}
+	r.mu.Unlock()
+	if wait && out.Status != "succeeded" {
+		return ""
+	}
+	return out.ID
+}
+
+func (r *benchRun) pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for id := range r.sent {
+		if _, ok := r.done[id]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *benchRun) progress(start time.Time, done chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			fmt.Fprintln(r.a.out)
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		sent, completed := len(r.sent), 0
+		for id := range r.sent {
+			if _, ok := r.done[id]; ok {
+				completed++
+			}
+		}
+		r.mu.Unlock()
+		el := time.Since(start).Seconds()
+		fmt.Fprintf(r.a.out, "\r%6.0fs  accepted %8d (%6.0f/s)  completed %8d (%6.0f/s)  errors %d   ",
+			el, sent, float64(sent)/el, completed, float64(completed)/el, r.errors.Load())
+	}
+}
+
+func percentile(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	i := int(float64(len(ds)-1) * p)
+	return float64(ds[i].Microseconds()) / 1000
+}
+
+func (r *benchRun) figures(start time.Time) benchFigures {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := benchFigures{Rejected: map[string]int{}, Errors: int(r.errors.Load())}
+	var acc, out []time.Duration
+	var lastAccepted, lastDone time.Time
+	for id, s := range r.sent {
+		if !s.waited {
+			acc = append(acc, s.accepted.Sub(s.start))
+		}
+		if s.accepted.After(lastAccepted) {
+			lastAccepted = s.accepted
+		}
+		if at, ok := r.done[id]; ok {
+			out = append(out, at.Sub(s.start))
+			f.Completed++
+			if at.After(lastDone) {
+				lastDone = at
+			}
+			if r.status[id] == "posted" {
+				f.Succeeded++
+			}
+		}
+	}
+	for k, v := range r.reasons {
+		f.Rejected[k] = v
+	}
+	f.Accepted = len(r.sent)
+	f.Payments = f.Accepted + f.Errors
+	f.Seconds = lastAccepted.Sub(start).Seconds()
+	if f.Seconds > 0 {
+		f.AcceptedPerS = float64(f.Accepted) / f.Seconds
+	}
+	if d := lastDone.Sub(start).Seconds(); d > 0 {
+		f.CompletedPerS = float64(f.Completed) / d
+	}
+	slices.Sort(acc)
+	slices.Sort(out)
+	f.AcceptedP50ms, f.AcceptedP90ms, f.AcceptedP99ms, f.AcceptedP999ms = percentile(acc, .5), percentile(acc, .9), percentile(acc, .99), percentile(acc, .999)
+	f.OutcomeP50ms, f.OutcomeP90ms, f.OutcomeP99ms, f.OutcomeP999ms = percentile(out, .5), percentile(out, .9), percentile(out, .99), percentile(out, .999)
+	f.AcceptedMaxms, f.OutcomeMaxms = percentile(acc, 1), percentile(out, 1)
+	return f
+}
+
+// rss reads the paystream process's resident memory from its /metrics.
+func (b benchCmd) rss(a *app) float64 {
+	u := b.AdminURL
+	if u == "" {
+		if a.cfg.AdminAddr == "" {
+			return 0
+		}
+		u = "http://" + a.cfg.AdminAddr + "/metrics"
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f / (1 << 20)
+		}
+	}
+	return 0
+}
+
+// verify checks exactly one outcome per accepted payment, exactly one posting per
+// succeeded payment, and the ledger invariants.
+func (r *benchRun) verify(f benchFigures) (bool, error) {
+	url := r.a.cfg.DatabaseURL
+	if url == "" {
+		var err error
+		if url, err = runningDevURL(r.a.cfg.DataDir); err != nil {
+			return false, err
+		}
+	}
+	pool, err := pgxpool.New(r.a.ctx, url)
+	if err != nil {
+		return false, err
+	}
+	defer pool.Close()
+	r.mu.Lock()
+	var succeeded []string
+	ok := true
+	for id := range r.sent {
+		if n := r.outs[id]; n != 1 {
+			fmt.Fprintf(r.a.out, "FAIL  payment %s has %d outcomes, want exactly 1\n", id, n)
+			ok = false
+		}
+		if r.status[id] == "posted" {
+			succeeded = append(succeeded, id)
+		}
+	}
+	r.mu.Unlock()
+	var postings int
+	if err := pool.QueryRow(r.a.ctx, `SELECT count(*) FROM postings WHERE payment_id = ANY ($1) AND status = 'posted'`,
+		succeeded).Scan(&postings); err != nil {
+		return false, fmt.Errorf("counting postings: %w", err)
+	}
+	// A hold and its capture are hold operations, not postings; every other succeeded
+	// payment has exactly one posting.
+	var ops int
+	if err := pool.QueryRow(r.a.ctx, `SELECT count(DISTINCT external_id) FROM hold_ops WHERE external_id = ANY ($1)`, succeeded).Scan(&ops); err != nil {
+		return false, fmt.Errorf("counting hold operations: %w", err)
+	}
+	if postings+ops != len(succeeded) {
+		fmt.Fprintf(r.a.out, "FAIL  %d succeeded payments, %d postings and %d hold operations\n", len(succeeded), postings, ops)
+		ok = false
+	}
+	rep, err := ledger.VerifyAll(r.a.ctx, pool)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprint(r.a.out, rep.String())
+	return ok && rep.OK(), nil
+}
+
+func printFigures(w io.Writer, f benchFigures) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "payments\t%d accepted, %d completed (%d succeeded), %d errors, in %.1f s\n", f.Accepted, f.Completed, f.Succeeded, f.Errors, f.Seconds)
+	fmt.Fprintf(tw, "throughput\t%.0f accepted/s\t%.0f completed/s\n", f.AcceptedPerS, f.CompletedPerS)
+	fmt.Fprintf(tw, "latency ms\tp50\tp90\tp99\tp99.9\tmax\n")
+	fmt.Fprintf(tw, "  accepted\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n", f.AcceptedP50ms, f.AcceptedP90ms, f.AcceptedP99ms, f.AcceptedP999ms, f.AcceptedMaxms)
+	fmt.Fprintf(tw, "  outcome\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n", f.OutcomeP50ms, f.OutcomeP90ms, f.OutcomeP99ms, f.OutcomeP999ms, f.OutcomeMaxms)
+	if f.RSSMB > 0 {
+		fmt.Fprintf(tw, "server RSS\t%.0f MB\n", f.RSSMB)
+	}
+	var reasons []string
+	for k := range f.Rejected {
+		reasons = append(reasons, k)
+	}
+	sort.Strings(reasons)
+	for _, k := range reasons {
+		fmt.Fprintf(tw, "rejected\t%s\t%d\n", k, f.Rejected[k])
+	}
+	if f.Kills > 0 {
+		fmt.Fprintf(tw, "crash drill\t%d workers killed with SIGKILL and restarted\n", f.Kills)
+	}
+	if f.Verified != nil {
+		fmt.Fprintf(tw, "verified\t%v\n", *f.Verified)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The crash drill in short: paystream bench --chaos against paystream dev --no-stages,
+// every stage its own process, 5 of them killed with SIGKILL during 2,000 payments; every
+// accepted payment must have exactly one outcome and one posting, and the ledger verify.
+func TestCrashDrill(t *testing.T) {
+	// The drill starts stage workers from this test binary, which runs paystream's command
+	// line when this is set.
+	t.Setenv("PAYSTREAM_RUN_MAIN", "1")
+	p := startDevProcess(t, "--ephemeral", "--no-stages", "--log-level", "warn")
+	p.waitHealthy(t)
+	var dataDir string
+	for _, line := range strings.Split(p.output(), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "data" {
+			dataDir = f[1]
+		}
+	}
+	out := filepath.Join(t.TempDir(), "bench.json")
+	code, stdout, stderr := runCLI(t, "bench", "--data", dataDir, "--kafka-addr", p.kafka, "--admin", "",
+		"--wallets", "100", "--count", "2000", "--chaos", "5", "--verify", "--json", out)
+	if code != 0 {
+		t.Fatalf("bench --chaos exited %d\n%s\n%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fig benchFigures
+	if err := json.Unmarshal(b, &fig); err != nil {
+		t.Fatal(err)
+	}
+	if fig.Verified == nil || !*fig.Verified || fig.Kills != 5 || fig.Accepted < 2000 || fig.Completed != fig.Accepted || fig.Errors != 0 {
+		t.Errorf("drill figures %+v", fig)
+	}
+	for _, key := range []string{"accepted_per_s", "completed_per_s", "outcome_p50_ms", "outcome_p99_ms", "accepted_p99_ms", "rss_mb"} {
+		if !strings.Contains(string(b), `"`+key+`"`) {
+			t.Errorf("bench JSON lacks %s", key)
+		}
+	}
+	t.Logf("%d payments, %d kills, %.0f completed/s", fig.Accepted, fig.Kills, fig.CompletedPerS)
+	p.stop(t, os.Interrupt)
+}
