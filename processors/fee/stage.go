@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,6 +14,7 @@ import (
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/processors"
 	"github.com/paystream/paystream/processors/pipeline"
+	"github.com/paystream/paystream/processors/rulecache"
 	"github.com/paystream/paystream/schemas"
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -57,15 +57,12 @@ type Stage struct {
 	led   *ledger.Ledger
 	cfg   Config
 
-	snap    atomic.Pointer[snapshot]
-	mu      sync.Mutex // serialises reloads
-	lastTry time.Time
+	snaps *rulecache.Cache[*snapshot]
 }
 
 // snapshot is one load of the rules; wallet facts and VAT rates are memoised alongside
 // and dropped with it, so their changes are seen within one refresh interval too.
 type snapshot struct {
-	loaded  time.Time
 	bySub   map[string][]Definition
 	vat     sync.Map // vatKey -> decimal.Decimal
 	wallets sync.Map // ledger.WalletID -> ledger.WalletFacts
@@ -93,8 +90,14 @@ func New(pool *pgxpool.Pool, led *ledger.Ledger, cfg Config) (*Stage, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Stage{rules: NewRules(pool, led), led: led, cfg: cfg}, nil
+	s := &Stage{rules: NewRules(pool, led), led: led, cfg: cfg}
+	s.snaps = rulecache.New(s.load, cfg.RefreshInterval, staleRules, cfg.Log)
+	return s, nil
 }
+
+// staleRules is how long the stage keeps deciding on the last rules while reloading them
+// fails: a database blip must not stop the chain, an outage must not run on old rules.
+const staleRules = time.Minute
 
 // Definition is how the runner registers the stage.
 func (s *Stage) Definition() processors.Definition {
@@ -102,42 +105,24 @@ func (s *Stage) Definition() processors.Definition {
 		Outputs: []catalog.Topic{catalog.PaymentsPriced, catalog.PaymentsOutcomes}, Stage: s}
 }
 
-// Refresh reloads the active definitions now.
-func (s *Stage) Refresh(ctx context.Context) error {
+// load reads the active definitions now.
+func (s *Stage) load(ctx context.Context) (*snapshot, error) {
 	defs, err := s.rules.List(ctx, "", false)
 	if err != nil {
-		return fmt.Errorf("refreshing fee rules: %w", err)
+		return nil, fmt.Errorf("refreshing fee rules: %w", err)
 	}
-	snap := &snapshot{loaded: time.Now(), bySub: map[string][]Definition{}}
+	snap := &snapshot{bySub: map[string][]Definition{}}
 	for _, d := range defs {
 		snap.bySub[d.Subsidiary] = append(snap.bySub[d.Subsidiary], d)
 	}
-	s.snap.Store(snap)
-	return nil
+	return snap, nil
 }
 
-// current returns fresh enough rules. A failed reload keeps serving the previous load
-// (a database blip must not stop pricing) and is tried again after an interval.
-func (s *Stage) current(ctx context.Context) (*snapshot, error) {
-	snap := s.snap.Load()
-	if snap != nil && time.Since(snap.loaded) < s.cfg.RefreshInterval {
-		return snap, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if snap = s.snap.Load(); snap != nil && (time.Since(snap.loaded) < s.cfg.RefreshInterval || time.Since(s.lastTry) < s.cfg.RefreshInterval) {
-		return snap, nil
-	}
-	s.lastTry = time.Now()
-	if err := s.Refresh(ctx); err != nil {
-		if snap != nil {
-			s.cfg.Log.Warn("fee rules refresh failed; using the previous rules", "err", err, "age", time.Since(snap.loaded))
-			return snap, nil
-		}
-		return nil, err
-	}
-	return s.snap.Load(), nil
-}
+// Refresh reloads the rules now.
+func (s *Stage) Refresh(ctx context.Context) error { return s.snaps.Refresh(ctx) }
+
+// current returns fresh enough rules (see rulecache).
+func (s *Stage) current(ctx context.Context) (*snapshot, error) { return s.snaps.Get(ctx) }
 
 // Process prices one payment and forwards it to payments.priced.
 func (s *Stage) Process(ctx context.Context, in *processors.Input, _ processors.State) (processors.Result, error) {

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +16,7 @@ import (
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/processors"
 	"github.com/paystream/paystream/processors/pipeline"
+	"github.com/paystream/paystream/processors/rulecache"
 	"github.com/paystream/paystream/schemas"
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -49,13 +49,10 @@ type Stage struct {
 	led   *ledger.Ledger
 	cfg   Config
 
-	snap    atomic.Pointer[snapshot]
-	mu      sync.Mutex // serialises reloads
-	lastTry time.Time
+	snaps *rulecache.Cache[*snapshot]
 }
 
 type snapshot struct {
-	loaded  time.Time
 	bySub   map[string][]Campaign
 	budgets sync.Map // campaign id -> ledger.AccountID
 }
@@ -77,8 +74,14 @@ func New(pool *pgxpool.Pool, led *ledger.Ledger, cfg Config) (*Stage, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Stage{rules: NewRules(pool, led), led: led, cfg: cfg}, nil
+	s := &Stage{rules: NewRules(pool, led), led: led, cfg: cfg}
+	s.snaps = rulecache.New(s.load, cfg.RefreshInterval, staleRules, cfg.Log)
+	return s, nil
 }
+
+// staleRules is how long the stage keeps deciding on the last rules while reloading them
+// fails: a database blip must not stop the chain, an outage must not run on old rules.
+const staleRules = time.Minute
 
 // Definition is how the runner registers the stage. It is stateful: per-payer caps are
 // counted in the runner's state, keyed by payer wallet and campaign, so they commit with
@@ -88,42 +91,24 @@ func (s *Stage) Definition() processors.Definition {
 		Outputs: []catalog.Topic{catalog.PaymentsRewarded, catalog.PaymentsOutcomes}, Stateful: true, Stage: s}
 }
 
-// Refresh reloads the active campaigns now.
-func (s *Stage) Refresh(ctx context.Context) error {
+// load reads the active campaigns now.
+func (s *Stage) load(ctx context.Context) (*snapshot, error) {
 	cs, err := s.rules.List(ctx, "", false)
 	if err != nil {
-		return fmt.Errorf("refreshing campaigns: %w", err)
+		return nil, fmt.Errorf("refreshing campaigns: %w", err)
 	}
-	snap := &snapshot{loaded: time.Now(), bySub: map[string][]Campaign{}}
+	snap := &snapshot{bySub: map[string][]Campaign{}}
 	for _, c := range cs {
 		snap.bySub[c.Subsidiary] = append(snap.bySub[c.Subsidiary], c)
 	}
-	s.snap.Store(snap)
-	return nil
+	return snap, nil
 }
 
-// current returns fresh enough campaigns; a failed reload keeps the previous ones and is
-// tried again after an interval.
-func (s *Stage) current(ctx context.Context) (*snapshot, error) {
-	snap := s.snap.Load()
-	if snap != nil && time.Since(snap.loaded) < s.cfg.RefreshInterval {
-		return snap, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if snap = s.snap.Load(); snap != nil && (time.Since(snap.loaded) < s.cfg.RefreshInterval || time.Since(s.lastTry) < s.cfg.RefreshInterval) {
-		return snap, nil
-	}
-	s.lastTry = time.Now()
-	if err := s.Refresh(ctx); err != nil {
-		if snap != nil {
-			s.cfg.Log.Warn("campaigns refresh failed; using the previous campaigns", "err", err, "age", time.Since(snap.loaded))
-			return snap, nil
-		}
-		return nil, err
-	}
-	return s.snap.Load(), nil
-}
+// Refresh reloads the rules now.
+func (s *Stage) Refresh(ctx context.Context) error { return s.snaps.Refresh(ctx) }
+
+// current returns fresh enough rules (see rulecache).
+func (s *Stage) current(ctx context.Context) (*snapshot, error) { return s.snaps.Get(ctx) }
 
 // Process applies the campaigns to one payment and forwards it to payments.rewarded.
 func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors.State) (processors.Result, error) {

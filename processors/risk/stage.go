@@ -13,6 +13,7 @@ import (
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/processors"
 	"github.com/paystream/paystream/processors/pipeline"
+	"github.com/paystream/paystream/processors/rulecache"
 	"github.com/paystream/paystream/schemas"
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -34,7 +35,7 @@ var earliest = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
 type Stage struct {
 	pool   *pgxpool.Pool
 	ledger *ledger.Ledger
-	rules  *cache[*ruleSet]
+	rules  *rulecache.Cache[*ruleSet]
 	cfg    Config
 }
 
@@ -46,7 +47,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cfg Config) 
 	}
 	cfg = cfg.withDefaults()
 	s := &Stage{pool: pool, ledger: l, cfg: cfg,
-		rules: &cache[*ruleSet]{load: loadRules(pool), every: cfg.RefreshInterval, stale: cfg.MaxStale, log: cfg.Logger}}
+		rules: rulecache.New(loadRules(pool), cfg.RefreshInterval, cfg.MaxStale, cfg.Logger)}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("starting risk: %w", err)
 	}
@@ -54,7 +55,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cfg Config) 
 }
 
 // Refresh reloads the rules now instead of at the next refresh interval.
-func (s *Stage) Refresh(ctx context.Context) error { return s.rules.refresh(ctx) }
+func (s *Stage) Refresh(ctx context.Context) error { return s.rules.Refresh(ctx) }
 
 // Definition is the stage's wiring for the runner's registry.
 func (s *Stage) Definition() processors.Definition {
@@ -75,7 +76,7 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 	if !ok {
 		return processors.Result{}, processors.Permanent(fmt.Errorf("screening: %T is not a payment", in.Value))
 	}
-	rules, err := s.rules.get(ctx)
+	rules, err := s.rules.Get(ctx)
 	if err != nil {
 		return processors.Result{}, fmt.Errorf("screening payment: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/processors"
 	"github.com/paystream/paystream/processors/pipeline"
+	"github.com/paystream/paystream/processors/rulecache"
 	"github.com/paystream/paystream/schemas"
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -56,7 +57,7 @@ var reasonText = map[string]string{
 // Stage is the validation stage. It is safe for concurrent use.
 type Stage struct {
 	ledger *ledger.Ledger
-	rules  *cache[*ruleSet]
+	rules  *rulecache.Cache[*ruleSet]
 	cfg    Config
 }
 
@@ -68,7 +69,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cfg Config) 
 	}
 	cfg = cfg.withDefaults()
 	s := &Stage{ledger: l, cfg: cfg,
-		rules: &cache[*ruleSet]{load: NewRules(pool).load, every: cfg.RefreshInterval, stale: cfg.MaxStale, log: cfg.Logger}}
+		rules: rulecache.New(NewRules(pool).load, cfg.RefreshInterval, cfg.MaxStale, cfg.Logger)}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("starting validation: %w", err)
 	}
@@ -76,7 +77,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cfg Config) 
 }
 
 // Refresh reloads the rules now instead of at the next refresh interval.
-func (s *Stage) Refresh(ctx context.Context) error { return s.rules.refresh(ctx) }
+func (s *Stage) Refresh(ctx context.Context) error { return s.rules.Refresh(ctx) }
 
 // Definition is the stage's wiring for the runner's registry.
 func (s *Stage) Definition() processors.Definition {
@@ -91,7 +92,7 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, _ processors.
 	if !ok {
 		return processors.Result{}, processors.Permanent(fmt.Errorf("validating: %T is not a payment", in.Value))
 	}
-	rules, err := s.rules.get(ctx)
+	rules, err := s.rules.Get(ctx)
 	if err != nil {
 		return processors.Result{}, fmt.Errorf("validating payment: %w", err)
 	}

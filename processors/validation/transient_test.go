@@ -1,48 +1,13 @@
 package validation
 
 import (
-	"context"
-	"errors"
-	"io"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/processors"
 )
-
-func TestCacheKeepsLastRulesWhileReloadFails(t *testing.T) {
-	fail := errors.New("database down")
-	var next error
-	n := 0
-	load := func(context.Context) (int, error) {
-		if next != nil {
-			return 0, next
-		}
-		n++
-		return n, nil
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := &cache[int]{load: load, every: 0, stale: time.Hour, log: quiet}
-	if v, err := c.get(context.Background()); v != 1 || err != nil {
-		t.Fatalf("first get: %d, %v", v, err)
-	}
-	next = fail
-	if v, err := c.get(context.Background()); v != 1 || err != nil {
-		t.Fatalf("get while reloading fails: %d, %v; want the last rules", v, err)
-	}
-	c.stale = 0 // the last rules are now too old to decide on
-	if _, err := c.get(context.Background()); !errors.Is(err, fail) {
-		t.Fatalf("get with stale rules: %v, want the load error", err)
-	}
-	next = nil
-	if v, err := c.get(context.Background()); v != 2 || err != nil {
-		t.Fatalf("get after recovery: %d, %v", v, err)
-	}
-}
 
 // TestDatabaseErrorsAreTransient: a record the stage cannot check for want of the
 // database is retried by the runner, never rejected or dead-lettered.
