@@ -20,7 +20,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/ingress/client"
@@ -528,14 +527,7 @@ func (b benchCmd) rss(a *app) float64 {
 // verify checks exactly one outcome per accepted payment, exactly one posting per
 // succeeded payment, and the ledger invariants.
 func (r *benchRun) verify(f benchFigures) (bool, error) {
-	url := r.a.cfg.DatabaseURL
-	if url == "" {
-		var err error
-		if url, err = runningDevURL(r.a.cfg.DataDir); err != nil {
-			return false, err
-		}
-	}
-	pool, err := pgxpool.New(r.a.ctx, url)
+	pool, err := connect(r.a)
 	if err != nil {
 		return false, err
 	}

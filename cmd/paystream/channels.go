@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/ingress/client"
 )
@@ -39,13 +37,7 @@ func channelStore(a *app) (*channels.Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	url := a.cfg.DatabaseURL
-	if url == "" {
-		if url, err = runningDevURL(a.cfg.DataDir); err != nil {
-			return nil, nil, err
-		}
-	}
-	pool, err := pgxpool.New(a.ctx, url)
+	pool, err := connect(a)
 	if err != nil {
 		return nil, nil, err
 	}

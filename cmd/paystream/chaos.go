@@ -28,11 +28,9 @@ func startChaos(a *app) (*chaos, error) {
 	if err != nil {
 		return nil, err
 	}
-	url := a.cfg.DatabaseURL
-	if url == "" {
-		if url, err = runningDevURL(a.cfg.DataDir); err != nil {
-			return nil, err
-		}
+	url, err := databaseURL(a)
+	if err != nil {
+		return nil, err
 	}
 	brokers := strings.Join(a.cfg.KafkaBrokers, ",")
 	if a.cfg.EmbeddedKafka() {

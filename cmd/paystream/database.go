@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/internal/localpg"
 )
@@ -77,6 +78,28 @@ func redactedURL(s string) string {
 // urlFile is where a running `paystream dev` leaves its private server's URL (mode 0600)
 // so other subcommands (channels, verify) reach it with --data.
 func urlFile(dataDir string) string { return filepath.Join(dataDir, "database-url") }
+
+// databaseURL is the configured database, or the private one of a running `paystream dev`
+// on the data folder: the subcommands that work on a live system find it this way.
+func databaseURL(a *app) (string, error) {
+	if a.cfg.DatabaseURL != "" {
+		return a.cfg.DatabaseURL, nil
+	}
+	return runningDevURL(a.cfg.DataDir)
+}
+
+// connect opens a pool on databaseURL.
+func connect(a *app) (*pgxpool.Pool, error) {
+	url, err := databaseURL(a)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(a.ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	return pool, nil
+}
 
 // runningDevURL returns the URL a running `paystream dev` on dataDir left behind.
 func runningDevURL(dataDir string) (string, error) {

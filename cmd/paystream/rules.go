@@ -51,14 +51,7 @@ func (j jsonInput) decode(v any) error {
 
 // withLedger opens the configured database (or the running dev's) and its ledger.
 func withLedger(a *app, fn func(pool *pgxpool.Pool, l *ledger.Ledger) error) error {
-	url := a.cfg.DatabaseURL
-	if url == "" {
-		var err error
-		if url, err = runningDevURL(a.cfg.DataDir); err != nil {
-			return err
-		}
-	}
-	pool, err := pgxpool.New(a.ctx, url)
+	pool, err := connect(a)
 	if err != nil {
 		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/processors"
 	"github.com/paystream/paystream/schemas"
@@ -28,14 +26,7 @@ func (c runCmd) Run(a *app) error {
 	if c.Stages != "" {
 		names = processors.ParseStages(c.Stages)
 	}
-	url := a.cfg.DatabaseURL
-	if url == "" {
-		var err error
-		if url, err = runningDevURL(a.cfg.DataDir); err != nil {
-			return err
-		}
-	}
-	pool, err := pgxpool.New(a.ctx, url)
+	pool, err := connect(a)
 	if err != nil {
 		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}

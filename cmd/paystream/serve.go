@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/ingress"
@@ -32,13 +31,7 @@ func (serveCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	url := a.cfg.DatabaseURL
-	if url == "" {
-		if url, err = runningDevURL(a.cfg.DataDir); err != nil {
-			return err
-		}
-	}
-	pool, err := pgxpool.New(a.ctx, url)
+	pool, err := connect(a)
 	if err != nil {
 		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/paystream/paystream/ledger"
 )
 
@@ -25,14 +23,7 @@ func (verifyCmd) Help() string {
 var errInvariants = errors.New("ledger invariants violated")
 
 func (v verifyCmd) Run(a *app) error {
-	url := a.cfg.DatabaseURL
-	if url == "" {
-		var err error
-		if url, err = runningDevURL(a.cfg.DataDir); err != nil {
-			return err
-		}
-	}
-	pool, err := pgxpool.New(a.ctx, url)
+	pool, err := connect(a)
 	if err != nil {
 		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}

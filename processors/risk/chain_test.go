@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paystream/paystream/processors/stagetest"
+
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/processors/validation"
 	"github.com/paystream/paystream/schemas"
@@ -15,7 +17,7 @@ import (
 func TestValidationAndRiskFused(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	s := newStream(t)
+	s := stagetest.NewStream(t)
 	if err := validation.SeedDemo(f.ctx, f.db.Pool); err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +43,14 @@ func TestValidationAndRiskFused(t *testing.T) {
 	for _, p := range ps {
 		p.Validation = nil // as the ingress writes it
 	}
-	s.produce(catalog.PaymentsRequested, ps...)
-	r := s.run("chain-1", []string{"validation", "risk"}, true, v.Definition(), f.stage.Definition())
-	s.waitCaughtUp(catalog.GroupValidation, catalog.PaymentsRequested)
-	r.stop(t)
+	s.Produce(catalog.PaymentsRequested, ps...)
+	r := s.Run("chain-1", []string{"validation", "risk"}, true, v.Definition(), f.stage.Definition())
+	s.WaitCaughtUp(catalog.GroupValidation, catalog.PaymentsRequested)
+	r.Stop(t)
 
-	_, _, nValidated := byPayment(s.readAll(catalog.PaymentsValidated))
-	screened, _, nScreened := byPayment(s.readAll(catalog.PaymentsScreened))
-	_, outcomes, nOutcomes := byPayment(s.readAll(catalog.PaymentsOutcomes))
+	_, _, nValidated := stagetest.ByPayment(s.ReadAll(catalog.PaymentsValidated))
+	screened, _, nScreened := stagetest.ByPayment(s.ReadAll(catalog.PaymentsScreened))
+	_, outcomes, nOutcomes := stagetest.ByPayment(s.ReadAll(catalog.PaymentsOutcomes))
 	if len(nOutcomes) != 2 {
 		t.Errorf("%d payments with outcomes, want 2", len(nOutcomes))
 	}

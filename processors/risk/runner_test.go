@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paystream/paystream/processors/stagetest"
+
 	"github.com/paystream/paystream/schemas"
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -16,7 +18,7 @@ import (
 func TestRiskThroughTheRunner(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	s := newStream(t)
+	s := stagetest.NewStream(t)
 	f.limit(Limit{KYCLevel: 1, Type: "transfer", Window: Hour, Currency: "USD", MaxCount: ptr(3)})
 	a, _ := f.wallet(1)
 	b, _ := f.wallet(1)
@@ -27,19 +29,19 @@ func TestRiskThroughTheRunner(t *testing.T) {
 		return newTestPayment(from(w), at(t0.Add(time.Duration(min)*time.Minute)))
 	}
 	first := []*schemas.Payment{pay(a, 0), pay(a, 1), pay(b, 1), pay(a, 2), pay(a, 3)}
-	s.produce(catalog.PaymentsValidated, first...)
-	r := s.run("risk-1", []string{"risk"}, false, f.stage.Definition())
-	s.waitCaughtUp(catalog.GroupRisk, catalog.PaymentsValidated)
-	r.stop(t)
+	s.Produce(catalog.PaymentsValidated, first...)
+	r := s.Run("risk-1", []string{"risk"}, false, f.stage.Definition())
+	s.WaitCaughtUp(catalog.GroupRisk, catalog.PaymentsValidated)
+	r.Stop(t)
 
 	// A new worker with the same instance id restores the counters from the changelog.
 	second := []*schemas.Payment{pay(a, 10), pay(b, 10), pay(watched, 11), pay(watched, 12)}
-	s.produce(catalog.PaymentsValidated, second...)
-	r = s.run("risk-1", []string{"risk"}, false, f.stage.Definition())
-	s.waitCaughtUp(catalog.GroupRisk, catalog.PaymentsValidated)
-	r.stop(t)
+	s.Produce(catalog.PaymentsValidated, second...)
+	r = s.Run("risk-1", []string{"risk"}, false, f.stage.Definition())
+	s.WaitCaughtUp(catalog.GroupRisk, catalog.PaymentsValidated)
+	r.Stop(t)
 
-	reviews := NewReviews(f.db.Pool, s.serde, s.cl)
+	reviews := NewReviews(f.db.Pool, s.Serde(), s.Client())
 	open, err := reviews.List(f.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -70,8 +72,8 @@ func TestRiskThroughTheRunner(t *testing.T) {
 		t.Errorf("approved review %+v, %v", rv, err)
 	}
 
-	screened, _, nScreened := byPayment(s.readAll(catalog.PaymentsScreened))
-	_, outcomes, nOutcomes := byPayment(s.readAll(catalog.PaymentsOutcomes))
+	screened, _, nScreened := stagetest.ByPayment(s.ReadAll(catalog.PaymentsScreened))
+	_, outcomes, nOutcomes := stagetest.ByPayment(s.ReadAll(catalog.PaymentsOutcomes))
 	wantScreened := []string{first[0].PaymentID, first[1].PaymentID, first[2].PaymentID, first[3].PaymentID,
 		second[1].PaymentID, approved}
 	wantRejected := map[string]string{first[4].PaymentID: ReasonVelocity, second[0].PaymentID: ReasonVelocity,

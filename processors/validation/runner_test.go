@@ -3,6 +3,8 @@ package validation
 import (
 	"testing"
 
+	"github.com/paystream/paystream/processors/stagetest"
+
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -12,7 +14,7 @@ import (
 func TestValidationThroughTheRunner(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	s := newStream(t)
+	s := stagetest.NewStream(t)
 	payer, payee, frozen := f.wallet(), f.wallet(), f.wallet()
 	f.setStatus(frozen, ledger.WalletFrozen)
 	good := newTestPayment(from(payer), to(payee))
@@ -20,14 +22,14 @@ func TestValidationThroughTheRunner(t *testing.T) {
 	missing := newTestPayment(from(payer), to("wal_999999"))
 	fromFrozen := newTestPayment(from(frozen), to(payee))
 	tooMuch := newTestPayment(from(f.wallet(kyc(0))), to(payee), amount("1000", "USD"))
-	s.produce(catalog.PaymentsRequested, good, topup, missing, fromFrozen, tooMuch)
+	s.Produce(catalog.PaymentsRequested, good, topup, missing, fromFrozen, tooMuch)
 
-	r := s.run("validation-1", []string{"validation"}, false, f.stage.Definition())
-	s.waitCaughtUp(catalog.GroupValidation, catalog.PaymentsRequested)
-	r.stop(t)
+	r := s.Run("validation-1", []string{"validation"}, false, f.stage.Definition())
+	s.WaitCaughtUp(catalog.GroupValidation, catalog.PaymentsRequested)
+	r.Stop(t)
 
-	validated, _, nValidated := byPayment(s.readAll(catalog.PaymentsValidated))
-	_, outcomes, nOutcomes := byPayment(s.readAll(catalog.PaymentsOutcomes))
+	validated, _, nValidated := stagetest.ByPayment(s.ReadAll(catalog.PaymentsValidated))
+	_, outcomes, nOutcomes := stagetest.ByPayment(s.ReadAll(catalog.PaymentsOutcomes))
 	for _, p := range []string{good.PaymentID, topup.PaymentID} {
 		v := validated[p]
 		if nValidated[p] != 1 || v.Validation == nil || v.Validation.Result != Accepted || nOutcomes[p] != 0 {

@@ -1,4 +1,7 @@
-package validation
+// Package stagetest runs stages through the real exactly-once runner on a fresh kfake
+// cluster with the production codec, for the stages' own tests: produce payments to a
+// stage's input, run it, wait until it caught up, and read what it committed.
+package stagetest
 
 import (
 	"context"
@@ -18,8 +21,8 @@ import (
 	"github.com/paystream/paystream/schemas/catalog"
 )
 
-// stream is one test's Kafka cluster with the catalog topics and the production codec.
-type stream struct {
+// Stream is one test's Kafka cluster with the catalog topics and the production codec.
+type Stream struct {
 	t     testing.TB
 	k     *testenv.Kafka
 	adm   *kadm.Client
@@ -27,18 +30,25 @@ type stream struct {
 	cl    *kgo.Client
 }
 
-func newStream(t testing.TB) *stream {
+// NewStream starts a cluster with the catalog topics (2 partitions).
+func NewStream(t testing.TB) *Stream {
 	t.Helper()
 	k := testenv.NewKafka(t, testenv.Partitions(2), testenv.FakeOptions(kfake.GroupMinSessionTimeout(100*time.Millisecond)))
 	serde, err := schemas.NewSerde(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stream{t: t, k: k, adm: kadm.NewClient(k.Client(t)), serde: serde, cl: k.Client(t)}
+	return &Stream{t: t, k: k, adm: kadm.NewClient(k.Client(t)), serde: serde, cl: k.Client(t)}
 }
 
-// produce writes payments to topic keyed like the ingress keys them.
-func (s *stream) produce(topic catalog.Topic, ps ...*schemas.Payment) {
+// Serde is the production codec the stream encodes and decodes with.
+func (s *Stream) Serde() *schemas.Serde { return s.serde }
+
+// Client is a plain client of the cluster.
+func (s *Stream) Client() *kgo.Client { return s.cl }
+
+// Produce writes payments to topic keyed like the ingress keys them.
+func (s *Stream) Produce(topic catalog.Topic, ps ...*schemas.Payment) {
 	s.t.Helper()
 	for _, p := range ps {
 		b, err := s.serde.Encode(topic, p)
@@ -55,14 +65,14 @@ func (s *stream) produce(topic catalog.Topic, ps ...*schemas.Payment) {
 	}
 }
 
-// runner is a stage runner started in the background.
-type runner struct {
+// Runner is a stage runner started in the background.
+type Runner struct {
 	cancel context.CancelFunc
 	done   chan error
 }
 
-// run starts a runner of defs as worker instance.
-func (s *stream) run(instance string, stages []string, fuse bool, defs ...processors.Definition) *runner {
+// Run starts a runner of defs as worker instance.
+func (s *Stream) Run(instance string, stages []string, fuse bool, defs ...processors.Definition) *Runner {
 	s.t.Helper()
 	reg, err := processors.NewRegistry(defs...)
 	if err != nil {
@@ -85,13 +95,14 @@ func (s *stream) run(instance string, stages []string, fuse bool, defs ...proces
 		s.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{cancel: cancel, done: make(chan error, 1)}
+	r := &Runner{cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- rn.Run(ctx, hops...) }()
-	s.t.Cleanup(func() { r.stop(s.t) })
+	s.t.Cleanup(func() { r.Stop(s.t) })
 	return r
 }
 
-func (r *runner) stop(t testing.TB) {
+// Stop stops the runner gracefully and fails the test if it ended with an error.
+func (r *Runner) Stop(t testing.TB) {
 	t.Helper()
 	if r.cancel == nil {
 		return
@@ -108,9 +119,9 @@ func (r *runner) stop(t testing.TB) {
 	}
 }
 
-// waitCaughtUp waits until group has committed offsets at the end of topic: everything
+// WaitCaughtUp waits until group has committed offsets at the end of topic: everything
 // produced to topic so far has been processed and its outputs committed.
-func (s *stream) waitCaughtUp(group catalog.Group, topic catalog.Topic) {
+func (s *Stream) WaitCaughtUp(group catalog.Group, topic catalog.Topic) {
 	s.t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(60 * time.Second)
@@ -139,9 +150,9 @@ func (s *stream) waitCaughtUp(group catalog.Group, topic catalog.Topic) {
 	}
 }
 
-// readAll returns every committed record of topic decoded, once no transaction is open
+// ReadAll returns every committed record of topic decoded, once no transaction is open
 // on it.
-func (s *stream) readAll(topic catalog.Topic) []any {
+func (s *Stream) ReadAll(topic catalog.Topic) []any {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -207,8 +218,8 @@ func (s *stream) readAll(topic catalog.Topic) []any {
 	return out
 }
 
-// byPayment indexes decoded payments and outcomes by payment id, counting duplicates.
-func byPayment(vs []any) (map[string]*schemas.Payment, map[string]*schemas.PaymentOutcome, map[string]int) {
+// ByPayment indexes decoded payments and outcomes by payment id, counting duplicates.
+func ByPayment(vs []any) (map[string]*schemas.Payment, map[string]*schemas.PaymentOutcome, map[string]int) {
 	ps, os, n := map[string]*schemas.Payment{}, map[string]*schemas.PaymentOutcome{}, map[string]int{}
 	for _, v := range vs {
 		switch x := v.(type) {
