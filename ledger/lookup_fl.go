@@ -38,3 +38,23 @@ func (l *Ledger) EnsureVATRate(ctx context.Context, subsidiary string, v VATRate
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// WalletFactsOf reads the facts of many wallets in one query; wallets that do not exist
+// are absent from the map. The fee stage reads a whole batch's wallets this way.
+func (l *Ledger) WalletFactsOf(ctx context.Context, ids []WalletID) (map[WalletID]WalletFacts, error) {
+	rows, err := l.pool.Query(ctx, `SELECT w.id, w.subsidiary_id, w.fee_group, w.wallet_type, w.status, u.kind, u.kyc_level
+		FROM wallets w JOIN users u ON u.id = w.user_id WHERE w.id = ANY ($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading wallet facts: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[WalletID]WalletFacts, len(ids))
+	for rows.Next() {
+		var f WalletFacts
+		if err := rows.Scan(&f.Wallet, &f.Subsidiary, &f.FeeGroup, &f.WalletType, &f.Status, &f.UserKind, &f.KYCLevel); err != nil {
+			return nil, fmt.Errorf("reading wallet facts: %w", err)
+		}
+		out[f.Wallet] = f
+	}
+	return out, rows.Err()
+}

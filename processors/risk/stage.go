@@ -33,10 +33,11 @@ var earliest = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
 // Stage is the risk stage. It is safe for concurrent use; its per-wallet state is the
 // runner's.
 type Stage struct {
-	pool   *pgxpool.Pool
-	ledger *ledger.Ledger
-	rules  *rulecache.Cache[*ruleSet]
-	cfg    Config
+	pool    *pgxpool.Pool
+	ledger  *ledger.Ledger
+	parties *pipeline.Parties
+	rules   *rulecache.Cache[*ruleSet]
+	cfg     Config
 }
 
 // New returns the stage with its rules loaded from pool; l reads wallets and users, and
@@ -47,11 +48,17 @@ func New(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cfg Config) 
 	}
 	cfg = cfg.withDefaults()
 	s := &Stage{pool: pool, ledger: l, cfg: cfg,
-		rules: rulecache.New(loadRules(pool), cfg.RefreshInterval, cfg.MaxStale, cfg.Logger)}
+		parties: pipeline.NewParties(l, func(*schemas.Payment) string { return "" }),
+		rules:   rulecache.New(loadRules(pool), cfg.RefreshInterval, cfg.MaxStale, cfg.Logger)}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("starting risk: %w", err)
 	}
 	return s, nil
+}
+
+// Prepare reads the wallets of a whole batch at once.
+func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
+	return s.parties.Prepare(ctx, ins)
 }
 
 // Refresh reloads the rules now instead of at the next refresh interval.
@@ -96,7 +103,7 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 		!p.Amount.Amount.Equal(p.Amount.Amount.Truncate(cur.Exponent)) {
 		return s.reject(p, []finding{{code: ReasonInvalidRecord, detail: "the payment record is malformed"}}, now), nil
 	}
-	parties, err := s.ledger.Parties(ctx, "", ids...)
+	parties, err := s.parties.Get(ctx, "", ids...)
 	if err != nil {
 		return processors.Result{}, fmt.Errorf("screening payment: %w", err)
 	}

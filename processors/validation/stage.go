@@ -56,9 +56,10 @@ var reasonText = map[string]string{
 
 // Stage is the validation stage. It is safe for concurrent use.
 type Stage struct {
-	ledger *ledger.Ledger
-	rules  *rulecache.Cache[*ruleSet]
-	cfg    Config
+	ledger  *ledger.Ledger
+	parties *pipeline.Parties
+	rules   *rulecache.Cache[*ruleSet]
+	cfg     Config
 }
 
 // New returns the stage with its rules loaded from pool; l reads wallets, users and
@@ -69,11 +70,22 @@ func New(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cfg Config) 
 	}
 	cfg = cfg.withDefaults()
 	s := &Stage{ledger: l, cfg: cfg,
+		parties: pipeline.NewParties(l, func(p *schemas.Payment) string {
+			if p.Operation != "" {
+				return "" // operations are checked for shape: no account needed
+			}
+			return p.Amount.Currency
+		}),
 		rules: rulecache.New(NewRules(pool).load, cfg.RefreshInterval, cfg.MaxStale, cfg.Logger)}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("starting validation: %w", err)
 	}
 	return s, nil
+}
+
+// Prepare reads the wallets of a whole batch at once.
+func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
+	return s.parties.Prepare(ctx, ins)
 }
 
 // Refresh reloads the rules now instead of at the next refresh interval.
@@ -148,7 +160,7 @@ func (s *Stage) check(ctx context.Context, rules *ruleSet, p *schemas.Payment) (
 	if len(ids) == 2 && ids[0] == ids[1] {
 		return ReasonSameWallet, nil
 	}
-	parties, err := s.ledger.Parties(ctx, p.Amount.Currency, ids...)
+	parties, err := s.parties.Get(ctx, p.Amount.Currency, ids...)
 	if err != nil {
 		return "", err
 	}
@@ -244,7 +256,7 @@ func (s *Stage) checkOperation(ctx context.Context, p *schemas.Payment) (string,
 	if len(ids) == 0 {
 		return ReasonMissingWallet, nil
 	}
-	parties, err := s.ledger.Parties(ctx, "", ids...)
+	parties, err := s.parties.Get(ctx, "", ids...)
 	if err != nil {
 		return "", err
 	}

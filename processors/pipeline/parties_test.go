@@ -1,0 +1,65 @@
+package pipeline
+
+import (
+	"context"
+	"testing"
+
+	"github.com/paystream/paystream/internal/testenv"
+	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/processors"
+	"github.com/paystream/paystream/schemas"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestPartiesAnswersABatchFromOneRead(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.Postgres(t)
+	l, err := ledger.New(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "T1", Name: "t", BaseCurrency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for range 3 {
+		u, _ := l.CreateUser(ctx, ledger.User{Kind: ledger.Customer, DisplayName: "x", KYCLevel: 2})
+		w, _ := l.CreateWallet(ctx, ledger.Wallet{UserID: u.ID, Subsidiary: "T1"})
+		if _, err := l.OpenWalletAccount(ctx, w.ID, "USD", ledger.Main, ledger.WalletRules); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ledger.WalletRef(w.ID))
+	}
+	ps := NewParties(l, func(p *schemas.Payment) string { return p.Amount.Currency })
+	pay := func(from, to string) *processors.Input {
+		return &processors.Input{Value: &schemas.Payment{PayerWallet: from, PayeeWallet: to, Amount: schemas.Money{Currency: "USD"}}}
+	}
+	if err := ps.Prepare(ctx, []*processors.Input{pay(refs[0], refs[1]), pay(refs[1], "wal_999999")}); err != nil {
+		t.Fatal(err)
+	}
+	id0, _ := ledger.ParseWalletRef(refs[0])
+	id1, _ := ledger.ParseWalletRef(refs[1])
+	id2, _ := ledger.ParseWalletRef(refs[2])
+	missing, _ := ledger.ParseWalletRef("wal_999999")
+
+	// Freeze a wallet after the read: a covered lookup answers from the read, an
+	// uncovered one goes to the ledger and sees the change.
+	if err := l.SetWalletStatus(ctx, id1, ledger.WalletFrozen); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ps.Get(ctx, "USD", id0, id1, missing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[id1].Wallet.Status != ledger.WalletActive || got[id0].Account == nil || got[id0].User.KYCLevel != 2 {
+		t.Errorf("batch read %+v: want the two wallets as read, the missing one absent", got)
+	}
+	got, err = ps.Get(ctx, "USD", id1, id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[id1].Wallet.Status != ledger.WalletFrozen {
+		t.Errorf("uncovered lookup %+v: want it read from the ledger now", got)
+	}
+}
