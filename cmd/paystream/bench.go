@@ -213,10 +213,7 @@ func parseMix(s string) (map[string]int, error) {
 
 // readOutcomes follows payments.outcomes from its end, recording when each payment ended.
 func (r *benchRun) readOutcomes() (func(), error) {
-	brokers := r.a.cfg.KafkaBrokers
-	if r.a.cfg.EmbeddedKafka() {
-		brokers = []string{r.a.cfg.KafkaAddr}
-	}
+	brokers := kafkaBrokers(r.a)
 	serde, err := schemas.NewSerde(r.a.ctx, r.a.cfg.SchemaRegistryURL)
 	if err != nil {
 		return nil, err

@@ -32,10 +32,7 @@ func startChaos(a *app) (*chaos, error) {
 	if err != nil {
 		return nil, err
 	}
-	brokers := strings.Join(a.cfg.KafkaBrokers, ",")
-	if a.cfg.EmbeddedKafka() {
-		brokers = a.cfg.KafkaAddr
-	}
+	brokers := strings.Join(kafkaBrokers(a), ",")
 	bank := a.cfg.BankURL
 	if bank == "" {
 		if b, err := os.ReadFile(bankURLFile(a.cfg.DataDir)); err == nil {

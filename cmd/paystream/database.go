@@ -113,3 +113,12 @@ func runningDevURL(dataDir string) (string, error) {
 // bankURLFile is where a running `paystream dev` leaves its bank simulator's URL, for stage
 // workers started apart from it (paystream bench --chaos).
 func bankURLFile(dataDir string) string { return filepath.Join(dataDir, "bank-url") }
+
+// kafkaBrokers are the configured brokers, or the embedded broker of a running
+// `paystream dev` at PAYSTREAM_KAFKA_ADDR.
+func kafkaBrokers(a *app) []string {
+	if a.cfg.EmbeddedKafka() {
+		return []string{a.cfg.KafkaAddr}
+	}
+	return a.cfg.KafkaBrokers
+}

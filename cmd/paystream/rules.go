@@ -284,10 +284,7 @@ type reviewCmd struct {
 
 func (c *reviewCmd) Run(a *app, k *kong.Context) error {
 	return withLedger(a, func(pool *pgxpool.Pool, _ *ledger.Ledger) error {
-		brokers := a.cfg.KafkaBrokers
-		if a.cfg.EmbeddedKafka() {
-			brokers = []string{a.cfg.KafkaAddr}
-		}
+		brokers := kafkaBrokers(a)
 		producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 		if err != nil {
 			return err

@@ -44,9 +44,6 @@ func (c runCmd) Run(a *app) error {
 		return err
 	}
 	defer admin.close(context.Background())
-	brokers := a.cfg.KafkaBrokers
-	if a.cfg.EmbeddedKafka() {
-		brokers = []string{a.cfg.KafkaAddr}
-	}
+	brokers := kafkaBrokers(a)
 	return runStages(a.ctx, a, brokers, pool, l, serde, admin.reg, names)
 }

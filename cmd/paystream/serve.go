@@ -44,10 +44,7 @@ func (serveCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	brokers := a.cfg.KafkaBrokers
-	if a.cfg.EmbeddedKafka() {
-		brokers = []string{a.cfg.KafkaAddr}
-	}
+	brokers := kafkaBrokers(a)
 	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return err

@@ -24,10 +24,7 @@ func (topicsCmd) Help() string {
 }
 
 func (t topicsCmd) Run(a *app) error {
-	brokers := a.cfg.KafkaBrokers
-	if a.cfg.EmbeddedKafka() {
-		brokers = []string{a.cfg.KafkaAddr}
-	}
+	brokers := kafkaBrokers(a)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return err

@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/paystream/paystream/processors/stagetest"
+
 	"github.com/shopspring/decimal"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/internal/testenv"
 	"github.com/paystream/paystream/ledger"
@@ -264,85 +263,35 @@ func TestStageThroughTheRunner(t *testing.T) {
 	if err := SeedDemo(e.ctx, e.db.Pool, "SG01"); err != nil {
 		t.Fatal(err)
 	}
-	k := testenv.NewKafka(t, testenv.Partitions(2), testenv.FakeOptions(kfake.GroupMinSessionTimeout(100*time.Millisecond)))
-	serde, err := schemas.NewSerde(e.ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := stagetest.NewStream(t)
 	const n = 20
-	cl := k.Client(t)
+	var ps []*schemas.Payment
 	for i := range n {
-		p := e.pay(amount(fmt.Sprintf("%d.00", i+1), "USD"), func(p *schemas.Payment) {
+		ps = append(ps, e.pay(amount(fmt.Sprintf("%d.00", i+1), "USD"), func(p *schemas.Payment) {
 			p.PaymentID, p.EventID = fmt.Sprintf("pay_%d", i), fmt.Sprintf("ev_%d", i)
-		})
-		b, err := serde.Encode(catalog.PaymentsScreened, p)
-		if err != nil {
-			t.Fatal(err)
+		}))
+	}
+	st.Produce(catalog.PaymentsScreened, ps...)
+	r := st.Run("fee-test", []string{pipeline.Fee}, false, e.stage(t).Definition())
+	st.WaitCaughtUp(catalog.GroupFee, catalog.PaymentsScreened)
+	r.Stop(t)
+	priced, _, count := stagetest.ByPayment(st.ReadAll(catalog.PaymentsPriced))
+	if len(priced) != n {
+		t.Fatalf("%d priced payments, want %d", len(priced), n)
+	}
+	for id, c := range count {
+		if c != 1 {
+			t.Errorf("payment %s priced %d times", id, c)
 		}
-		if err := cl.ProduceSync(e.ctx, &kgo.Record{Topic: string(catalog.PaymentsScreened), Key: []byte(p.PayerWallet), Value: b}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
 	}
-	s := e.stage(t)
-	reg, err := processors.NewRegistry(s.Definition())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hops, err := reg.Plan([]string{pipeline.Fee}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, err := processors.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	runner, err := processors.NewRunner(processors.Config{Brokers: k.Brokers, InstanceID: "fee-test", BatchSize: 100,
-		TransactionTimeout: 3 * time.Second, SessionTimeout: 1500 * time.Millisecond, HeartbeatInterval: 150 * time.Millisecond,
-		RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond}, serde, metrics, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(ctx, hops...) }()
-
-	got := readPayments(t, k, serde, catalog.PaymentsPriced, n)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	var got []*schemas.Payment
+	for _, p := range priced {
+		got = append(got, p)
 	}
 	for _, p := range got {
 		// 0.5 % with a 0.10 minimum: every amount here (1..20 USD) pays the minimum.
 		checkLines(t, p.Fees, line{"payer:p2p_fee", "0.1", "0.01", "0.1"})
 	}
-}
-
-// readPayments reads n committed payments from topic, from the start, within a minute.
-func readPayments(t *testing.T, k *testenv.Kafka, serde *schemas.Serde, topic catalog.Topic, n int) []*schemas.Payment {
-	t.Helper()
-	cl := k.Client(t, kgo.ConsumeTopics(string(topic)), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out []*schemas.Payment
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d payments from %s", len(out), n, topic)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			v, err := serde.Decode(topic, r.Value)
-			if err != nil {
-				t.Fatalf("decoding %s@%d: %v", topic, r.Offset, err)
-			}
-			p := v.(*schemas.Payment)
-			if string(r.Key) != p.PayerWallet {
-				t.Errorf("payment %s keyed %s, want its payer %s", p.PaymentID, r.Key, p.PayerWallet)
-			}
-			out = append(out, p)
-		})
-	}
-	return out
 }
 
 func TestDefinitionsRoundTripThroughTheDatabase(t *testing.T) {

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/paystream/paystream/processors/stagetest"
+
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/internal/testenv"
 	"github.com/paystream/paystream/ledger"
@@ -297,60 +296,36 @@ func TestStageThroughTheRunner(t *testing.T) {
 		c.ID, c.Kind, c.PaymentTypes, c.Rate, c.CapCount = "welcome", Rebate, nil, dec("0.10"), 1
 	}))
 	e.fund(t, "welcome", "1000.00")
-	const partitions = 2
-	k := testenv.NewKafka(t, testenv.Partitions(partitions), testenv.FakeOptions(kfake.GroupMinSessionTimeout(100*time.Millisecond)))
+	st := stagetest.NewStream(t)
 	// The catalog lists the loyalty group as stateful, so its changelog is among the topics.
-	if d, err := kadm.NewClient(k.Client(t)).ListTopics(e.ctx, string(catalog.GroupLoyalty.Changelog())); err != nil || len(d) != 1 {
+	if d, err := kadm.NewClient(st.Client()).ListTopics(e.ctx, string(catalog.GroupLoyalty.Changelog())); err != nil || len(d) != 1 {
 		t.Fatalf("loyalty changelog topic: %v %v", d, err)
 	}
-	serde, err := schemas.NewSerde(e.ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 12
-	cl := k.Client(t)
+	var ps []*schemas.Payment
 	for i := range n {
-		p := e.pay(fmt.Sprintf("pay_%d", i), func(p *schemas.Payment) {
+		ps = append(ps, e.pay(fmt.Sprintf("pay_%d", i), func(p *schemas.Payment) {
 			p.EventID = fmt.Sprintf("ev_%d", i)
 			if i%2 == 1 {
 				p.PayerWallet = e.bob
 			}
 			p.Fees = []schemas.FeeLine{}
-		})
-		b, err := serde.Encode(catalog.PaymentsPriced, p)
-		if err != nil {
-			t.Fatal(err)
+		}))
+	}
+	st.Produce(catalog.PaymentsPriced, ps...)
+	r := st.Run("loyalty-test", []string{pipeline.Loyalty}, false, e.stage(t).Definition())
+	st.WaitCaughtUp(catalog.GroupLoyalty, catalog.PaymentsPriced)
+	r.Stop(t)
+	byID, _, count := stagetest.ByPayment(st.ReadAll(catalog.PaymentsRewarded))
+	if len(byID) != n {
+		t.Fatalf("%d rewarded payments, want %d", len(byID), n)
+	}
+	var got []*schemas.Payment
+	for id, p := range byID {
+		if count[id] != 1 {
+			t.Errorf("payment %s rewarded %d times", id, count[id])
 		}
-		if err := cl.ProduceSync(e.ctx, &kgo.Record{Topic: string(catalog.PaymentsPriced), Key: []byte(p.PayerWallet), Value: b}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := e.stage(t)
-	reg, err := processors.NewRegistry(s.Definition())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hops, err := reg.Plan([]string{pipeline.Loyalty}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, err := processors.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	runner, err := processors.NewRunner(processors.Config{Brokers: k.Brokers, InstanceID: "loyalty-test", BatchSize: 100,
-		TransactionTimeout: 3 * time.Second, SessionTimeout: 1500 * time.Millisecond, HeartbeatInterval: 150 * time.Millisecond,
-		RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond}, serde, metrics, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(ctx, hops...) }()
-	got := readPayments(t, k, serde, catalog.PaymentsRewarded, n)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+		got = append(got, p)
 	}
 	rewarded := map[string]int{}
 	for _, p := range got {
@@ -367,30 +342,6 @@ func TestStageThroughTheRunner(t *testing.T) {
 	if rewarded[e.alice] != 1 || rewarded[e.bob] != 1 || len(rewarded) != 2 {
 		t.Errorf("rewards per payer %v, want one each for %s and %s", rewarded, e.alice, e.bob)
 	}
-}
-
-// readPayments reads n committed payments from topic, from the start, within a minute.
-func readPayments(t *testing.T, k *testenv.Kafka, serde *schemas.Serde, topic catalog.Topic, n int) []*schemas.Payment {
-	t.Helper()
-	cl := k.Client(t, kgo.ConsumeTopics(string(topic)), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out []*schemas.Payment
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d payments from %s", len(out), n, topic)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			v, err := serde.Decode(topic, r.Value)
-			if err != nil {
-				t.Fatalf("decoding %s@%d: %v", topic, r.Offset, err)
-			}
-			out = append(out, v.(*schemas.Payment))
-		})
-	}
-	return out
 }
 
 // givePoints opens wallet's points account and credits it from the points liability.
