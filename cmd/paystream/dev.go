@@ -34,9 +34,11 @@ import (
 )
 
 type devCmd struct {
-	Ephemeral      bool   `help:"Run on a throwaway data folder, removed at exit."`
-	BankFailAmount string `help:"The bank simulator declines every request of exactly this amount (to try failures)." placeholder:"AMOUNT"`
-	NoStages       bool   `help:"Do not run the payment stages in this process (run them with paystream run, e.g. to kill and restart them)."`
+	Ephemeral       bool          `help:"Run on a throwaway data folder, removed at exit."`
+	BankFailAmount  string        `help:"The bank simulator declines every request of exactly this amount (to try failures)." placeholder:"AMOUNT"`
+	BankLatency     time.Duration `default:"20ms" help:"The bank simulator's answer time (default ${default})."`
+	BankFailureRate float64       `help:"Share of bank requests the simulator declines, 0 to 1 (decided by request id, so a retry gets the same answer)."`
+	NoStages        bool          `help:"Do not run the payment stages in this process (run them with paystream run, e.g. to kill and restart them)."`
 }
 
 func (devCmd) Help() string {
@@ -93,6 +95,9 @@ func (d devCmd) Run(a *app) error {
 func startDev(a *app, d devCmd) (*devStack, error) {
 	ephemeral := d.Ephemeral
 	var failAmount decimal.Decimal
+	if d.BankFailureRate < 0 || d.BankFailureRate > 1 {
+		return nil, fmt.Errorf("--bank-failure-rate %v: want 0 to 1", d.BankFailureRate)
+	}
 	if d.BankFailAmount != "" {
 		var err error
 		if failAmount, err = decimal.NewFromString(d.BankFailAmount); err != nil {
@@ -201,7 +206,7 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 	api := ingress.NewServer(ingress.Config{Pool: s.pool, Ledger: l, Subsidiary: a.cfg.Subsidiary,
 		Channels: store, Producer: s.client, Serde: serde, FeePreview: preview.Preview, Log: a.log, Ready: s.check})
 	if a.cfg.BankURL == "" {
-		if s.bank, err = banksim.Start("127.0.0.1:0", banksim.Options{Latency: 20 * time.Millisecond, FailAmount: failAmount}); err != nil {
+		if s.bank, err = banksim.Start("127.0.0.1:0", banksim.Options{Latency: d.BankLatency, FailureRate: d.BankFailureRate, FailAmount: failAmount}); err != nil {
 			return s, err
 		}
 		a.cfg.BankURL = s.bank.URL()
