@@ -31,7 +31,7 @@ type group struct {
 
 // engine applies groups of legs in one database transaction: it locks every balance row
 // it will write in key order (so concurrent engines cannot deadlock), decides each group
-// against the locked balances in Go, then writes transfers, items and balances with set
+// against the locked balances in Go, then writes transfers (carrying each side's account item) and balances with set
 // statements (INSERT ... SELECT FROM unnest).
 type engine struct {
 	l         *Ledger
@@ -46,8 +46,8 @@ type engine struct {
 	transfers transferRows
 }
 
-// transferRows are the columns of the transfers and, with the running balances of each
-// side, of their account items; one statement writes both from the same arrays.
+// transferRows are the columns of the transfers, with the running balances of each side
+// (the side's account item).
 type transferRows struct {
 	id, debit, credit, amt, pend, hold []int64
 	debitBal, debitPend                []int64 // balances of the debit side's row after the transfer
@@ -388,19 +388,15 @@ func (e *engine) truncate(n int) {
 // of the posting path on both sides.
 const (
 	insertTransfers = `
-WITH v AS MATERIALIZED (
-    SELECT v.*, c.unit
-      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
-                  $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
-           v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)
-      JOIN currencies c ON c.code = v.cur),
-t AS (
-    INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
-                           amount, pending_amount, currency, hold_id, created_at)
-    SELECT id, pid, code, dr, cr, ds, cs, amt * unit, pend * unit, cur, nullif(hold, 0), $16 FROM v)
-INSERT INTO account_items (account_id, shard, at, transfer_id, balance, pending_balance)
-SELECT x.a, x.s, $16, v.id, x.b * v.unit, x.pb * v.unit
-  FROM v CROSS JOIN LATERAL (VALUES (v.dr, v.ds, v.db, v.dpb), (v.cr, v.cs, v.cb, v.cpb)) x(a, s, b, pb)`
+INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
+                       amount, pending_amount, currency, hold_id, created_at,
+                       debit_balance, debit_pending_balance, credit_balance, credit_pending_balance)
+SELECT v.id, pid, v.code, dr, cr, ds, cs, amt * c.unit, pend * c.unit, cur, nullif(hold, 0), $16,
+       db * c.unit, dpb * c.unit, cb * c.unit, cpb * c.unit
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
+              $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
+       v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)
+  JOIN currencies c ON c.code = v.cur`
 	// Absolute values are safe: every row written is locked by this transaction.
 	updateBalances = `
 UPDATE account_balances b
