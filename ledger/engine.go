@@ -194,10 +194,10 @@ func (e *engine) queue(b *pgx.Batch) {
 	// A generic plan would search the key arrays linearly for every row; a custom plan
 	// hashes them and sizes the index scans right.
 	b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
-	b.Queue(lockBalances, zeros, hotShardAccts, packed)
-	b.Queue(readFlags, accts)
+	b.Queue(lockBalances, intArray(zeros), intArray(hotShardAccts), intArray(packed))
+	b.Queue(readFlags, intArray(accts))
 	if e.hot {
-		b.Queue(readOthers, hot)
+		b.Queue(readOthers, intArray(hot))
 	}
 	b.Queue(`SELECT clock_timestamp(), array(SELECT nextval('transfer_ids') FROM generate_series(1, $1::int))`, n)
 	b.Queue(`SET LOCAL plan_cache_mode TO DEFAULT`)
@@ -383,26 +383,24 @@ func (e *engine) truncate(n int) {
 	t.debitBal, t.debitPend, t.creditBal, t.creditPend = t.debitBal[:n], t.debitPend[:n], t.creditBal[:n], t.creditPend[:n]
 }
 
-// Amounts travel as int64 minor units and become NUMERIC at the currency's exponent in
-// the database (units * unit, e.g. 1234 * 0.01 = 12.34), which keeps big-number work out
-// of the posting path on both sides.
+// Amounts are computed in int64 minor units and travel as NUMERIC literals with the
+// currency's fraction digits (appendUnits), which keeps big-number work out of the
+// posting path on both sides: the database parses each value once, with no join to
+// currencies nor multiplication per value.
 const (
 	insertTransfers = `
 INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
                        amount, pending_amount, currency, hold_id, created_at,
                        debit_balance, debit_pending_balance, credit_balance, credit_pending_balance)
-SELECT v.id, pid, v.code, dr, cr, ds, cs, amt * c.unit, pend * c.unit, cur, nullif(hold, 0), $16,
-       db * c.unit, dpb * c.unit, cb * c.unit, cpb * c.unit
+SELECT id, pid, code, dr, cr, ds, cs, amt, pend, cur, nullif(hold, 0), $16, db, dpb, cb, cpb
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
-              $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
-       v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)
-  JOIN currencies c ON c.code = v.cur`
+              $8::numeric[], $9::numeric[], $10::text[], $11::bigint[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[])
+       v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)`
 	// Absolute values are safe: every row written is locked by this transaction.
 	updateBalances = `
 UPDATE account_balances b
-   SET debits_pending = v.dp * c.unit, debits_posted = v.dpo * c.unit, credits_pending = v.cp * c.unit, credits_posted = v.cpo * c.unit
-  FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) v(a, s, dp, dpo, cp, cpo, cur)
-  JOIN currencies c ON c.code = v.cur
+   SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo
+  FROM unnest($1::bigint[], $2::smallint[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[]) v(a, s, dp, dpo, cp, cpo)
  WHERE b.account_id = v.a AND b.shard = v.s`
 )
 
@@ -412,20 +410,28 @@ func (e *engine) queueWrites(b *pgx.Batch) {
 		return
 	}
 	t := &e.transfers
-	b.Queue(insertTransfers, t.id, t.paymentID, t.code, t.debit, t.credit, t.debitShard, t.creditShard, t.amt, t.pend, t.currency, t.hold,
-		t.debitBal, t.debitPend, t.creditBal, t.creditPend, e.at)
+	exps := make([]int32, len(t.id))
+	for i, cur := range t.currency {
+		exps[i] = e.l.currencies[cur].Exponent
+	}
+	exp := func(i int) int32 { return exps[i] }
+	b.Queue(insertTransfers, intArray(t.id), textArray(t.paymentID), textArray(t.code), intArray(t.debit), intArray(t.credit),
+		intArray(t.debitShard), intArray(t.creditShard), numericArray(t.amt, exp), numericArray(t.pend, exp), textArray(t.currency),
+		intArray(t.hold), numericArray(t.debitBal, exp), numericArray(t.debitPend, exp), numericArray(t.creditBal, exp),
+		numericArray(t.creditPend, exp), e.at)
 	var accts, dp, dpo, cp, cpo []int64
 	var shards []int16
-	var curs []string
+	exps = exps[:0]
 	for _, k := range e.keys {
 		x := e.bals[k]
 		if x == nil || !x.dirty {
 			continue
 		}
-		accts, shards, curs = append(accts, int64(k.account)), append(shards, k.shard), append(curs, x.currency)
+		accts, shards, exps = append(accts, int64(k.account)), append(shards, k.shard), append(exps, e.l.currencies[x.currency].Exponent)
 		dp, dpo, cp, cpo = append(dp, x.dPend), append(dpo, x.dPost), append(cp, x.cPend), append(cpo, x.cPost)
 	}
-	b.Queue(updateBalances, accts, shards, dp, dpo, cp, cpo, curs)
+	b.Queue(updateBalances, intArray(accts), intArray(shards), numericArray(dp, exp), numericArray(dpo, exp), numericArray(cp, exp),
+		numericArray(cpo, exp))
 }
 
 // write stores what applyAll decided.
