@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 )
 
@@ -73,7 +74,7 @@ func (e *engine) prepare(ctx context.Context, q querier) error {
 		return err
 	}
 	e.meta = meta
-	seen := map[balKey]bool{}
+	seen := make(map[balKey]bool, len(ids)/2)
 	for _, g := range e.groups {
 		if g.err != nil {
 			continue
@@ -223,7 +224,8 @@ func (e *engine) read(br pgx.BatchResults) error {
 	all := make([]balance, 0, len(e.keys))
 	for rows.Next() {
 		var k balKey
-		var dp, dpo, cp, cpo []byte
+		// Parsed before the next row: no copy of the driver's bytes is needed.
+		var dp, dpo, cp, cpo pgtype.DriverBytes
 		if err := rows.Scan(&k.account, &k.shard, &dp, &dpo, &cp, &cpo); err != nil {
 			rows.Close()
 			return fmt.Errorf("locking balances: %w", err)
@@ -253,7 +255,7 @@ func (e *engine) read(br pgx.BatchResults) error {
 	for rows.Next() {
 		var id AccountID
 		var f flags
-		var minb []byte
+		var minb pgtype.DriverBytes
 		if err := rows.Scan(&id, &minb, &f.frozen, &f.closed, &f.allowedMCC); err != nil {
 			rows.Close()
 			return fmt.Errorf("reading account flags: %w", err)
@@ -275,7 +277,7 @@ func (e *engine) read(br pgx.BatchResults) error {
 		}
 		for rows.Next() {
 			var id AccountID
-			var others []byte
+			var others pgtype.DriverBytes
 			if err := rows.Scan(&id, &others); err != nil {
 				rows.Close()
 				return fmt.Errorf("reading hot shards: %w", err)
@@ -301,6 +303,7 @@ func (e *engine) read(br pgx.BatchResults) error {
 
 // applyAll decides the groups in order against the locked balances.
 func (e *engine) applyAll() {
+	e.transfers.grow(len(e.ids))
 	next := 0
 	for _, g := range e.groups {
 		if g.err != nil {
@@ -375,6 +378,15 @@ func (e *engine) applyGroup(g *group, ids []int64) error {
 
 func (e *engine) mark() int { return len(e.transfers.id) }
 
+// grow sizes the columns for n rows at once rather than by doubling as groups append.
+func (t *transferRows) grow(n int) {
+	for _, c := range []*[]int64{&t.id, &t.debit, &t.credit, &t.amt, &t.pend, &t.hold, &t.debitBal, &t.debitPend, &t.creditBal, &t.creditPend} {
+		*c = slices.Grow(*c, n)
+	}
+	t.paymentID, t.code, t.currency = slices.Grow(t.paymentID, n), slices.Grow(t.code, n), slices.Grow(t.currency, n)
+	t.debitShard, t.creditShard = slices.Grow(t.debitShard, n), slices.Grow(t.creditShard, n)
+}
+
 // truncate drops the rows of a refused group.
 func (e *engine) truncate(n int) {
 	t := &e.transfers
@@ -386,20 +398,23 @@ func (e *engine) truncate(n int) {
 // Amounts are computed in int64 minor units and travel as NUMERIC literals with the
 // currency's fraction digits (appendUnits), which keeps big-number work out of the
 // posting path on both sides: the database parses each value once, with no join to
-// currencies nor multiplication per value.
+// currencies nor multiplication per value. A column that is zero in every row (pending
+// amounts, holds, shards: most batches have none) goes as NULL, which unnest pads and
+// coalesce turns into zeros, so neither side renders and parses thousands of zeros.
 const (
 	insertTransfers = `
 INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
                        amount, pending_amount, currency, hold_id, created_at,
                        debit_balance, debit_pending_balance, credit_balance, credit_pending_balance)
-SELECT id, pid, code, dr, cr, ds, cs, amt, pend, cur, nullif(hold, 0), $16, db, dpb, cb, cpb
+SELECT id, pid, code, dr, cr, coalesce(ds, 0), coalesce(cs, 0), amt, coalesce(pend, 0), cur, nullif(hold, 0), $16,
+       db, coalesce(dpb, 0), cb, coalesce(cpb, 0)
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
               $8::numeric[], $9::numeric[], $10::text[], $11::bigint[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[])
        v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)`
 	// Absolute values are safe: every row written is locked by this transaction.
 	updateBalances = `
 UPDATE account_balances b
-   SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo
+   SET debits_pending = coalesce(v.dp, 0), debits_posted = v.dpo, credits_pending = coalesce(v.cp, 0), credits_posted = v.cpo
   FROM unnest($1::bigint[], $2::smallint[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[]) v(a, s, dp, dpo, cp, cpo)
  WHERE b.account_id = v.a AND b.shard = v.s`
 )
@@ -415,10 +430,11 @@ func (e *engine) queueWrites(b *pgx.Batch) {
 		exps[i] = e.l.currencies[cur].Exponent
 	}
 	exp := func(i int) int32 { return exps[i] }
+	numExp := func(xs []int64) string { return numericArray(xs, exp) }
 	b.Queue(insertTransfers, intArray(t.id), textArray(t.paymentID), textArray(t.code), intArray(t.debit), intArray(t.credit),
-		intArray(t.debitShard), intArray(t.creditShard), numericArray(t.amt, exp), numericArray(t.pend, exp), textArray(t.currency),
-		intArray(t.hold), numericArray(t.debitBal, exp), numericArray(t.debitPend, exp), numericArray(t.creditBal, exp),
-		numericArray(t.creditPend, exp), e.at)
+		nonZero(t.debitShard, intArray), nonZero(t.creditShard, intArray), numericArray(t.amt, exp), nonZero(t.pend, numExp),
+		textArray(t.currency), nonZero(t.hold, intArray), numericArray(t.debitBal, exp), nonZero(t.debitPend, numExp),
+		numericArray(t.creditBal, exp), nonZero(t.creditPend, numExp), e.at)
 	var accts, dp, dpo, cp, cpo []int64
 	var shards []int16
 	exps = exps[:0]
@@ -430,7 +446,7 @@ func (e *engine) queueWrites(b *pgx.Batch) {
 		accts, shards, exps = append(accts, int64(k.account)), append(shards, k.shard), append(exps, e.l.currencies[x.currency].Exponent)
 		dp, dpo, cp, cpo = append(dp, x.dPend), append(dpo, x.dPost), append(cp, x.cPend), append(cpo, x.cPost)
 	}
-	b.Queue(updateBalances, intArray(accts), intArray(shards), numericArray(dp, exp), numericArray(dpo, exp), numericArray(cp, exp),
+	b.Queue(updateBalances, intArray(accts), intArray(shards), nonZero(dp, numExp), numericArray(dpo, exp), nonZero(cp, numExp),
 		numericArray(cpo, exp))
 }
 

@@ -104,3 +104,13 @@ func appendUnits(buf []byte, u int64, exp int32) []byte {
 	buf = append(buf, '.')
 	return append(buf, digits[len(digits)-e:]...)
 }
+
+// nonZero is render(xs), or nil (NULL) when every value is zero.
+func nonZero[T ~int64 | ~int16](xs []T, render func([]T) string) any {
+	for _, x := range xs {
+		if x != 0 {
+			return render(xs)
+		}
+	}
+	return nil
+}
