@@ -154,7 +154,7 @@ SELECT account_id, shard, debits_pending::text, debits_posted::text, credits_pen
  ORDER BY account_id, shard
    FOR UPDATE`
 	readFlags = `
-SELECT id, min_balance::text, frozen, closed, coalesce(allowed_mcc, '{}') FROM accounts WHERE id = ANY($1)`
+SELECT id, min_balance::text, frozen, closed, allowed_mcc FROM accounts WHERE id = ANY($1)`
 	// The other shards of hot accounts with a balance rule only ever gain credits, so a
 	// stale read understates the balance and can never let a debit overdraw.
 	readOthers = `
@@ -222,10 +222,11 @@ func (e *engine) read(br pgx.BatchResults) error {
 	}
 	e.bals = make(map[balKey]*balance, len(e.keys))
 	all := make([]balance, 0, len(e.keys))
+	// Scan targets live outside the loop, so they are allocated once, not per row; the
+	// values are parsed before the next row, so the driver's bytes need no copy.
+	var k balKey
+	var dp, dpo, cp, cpo pgtype.DriverBytes
 	for rows.Next() {
-		var k balKey
-		// Parsed before the next row: no copy of the driver's bytes is needed.
-		var dp, dpo, cp, cpo pgtype.DriverBytes
 		if err := rows.Scan(&k.account, &k.shard, &dp, &dpo, &cp, &cpo); err != nil {
 			rows.Close()
 			return fmt.Errorf("locking balances: %w", err)
@@ -252,10 +253,11 @@ func (e *engine) read(br pgx.BatchResults) error {
 	if rows, err = br.Query(); err != nil {
 		return fmt.Errorf("reading account flags: %w", err)
 	}
+	var id AccountID
+	var f flags
+	var minb pgtype.DriverBytes
 	for rows.Next() {
-		var id AccountID
-		var f flags
-		var minb pgtype.DriverBytes
+		f = flags{} // a fresh allowedMCC slice per row (the map keeps the previous ones)
 		if err := rows.Scan(&id, &minb, &f.frozen, &f.closed, &f.allowedMCC); err != nil {
 			rows.Close()
 			return fmt.Errorf("reading account flags: %w", err)
