@@ -45,6 +45,7 @@ type engine struct {
 	at        time.Time
 	hot       bool // the batch debits a hot account with a balance rule
 	transfers transferRows
+	updates   int // balance rows queueWrites updates
 }
 
 // transferRows are the columns of the transfers, with the running balances of each side
@@ -148,7 +149,7 @@ func (e *engine) checkStatic(lg *leg) error {
 // cheap on both sides, and free of per-currency joins.
 const (
 	lockBalances = `
-SELECT account_id, shard, debits_pending::text, debits_posted::text, credits_pending::text, credits_posted::text
+SELECT account_id, shard, debits_pending::text, debits_posted::text, credits_pending::text, credits_posted::text, ctid::text
   FROM account_balances
  WHERE (account_id = ANY($1) AND shard = 0) OR (account_id = ANY($2) AND account_id * 128 + shard = ANY($3))
  ORDER BY account_id, shard
@@ -225,13 +226,13 @@ func (e *engine) read(br pgx.BatchResults) error {
 	// Scan targets live outside the loop, so they are allocated once, not per row; the
 	// values are parsed before the next row, so the driver's bytes need no copy.
 	var k balKey
-	var dp, dpo, cp, cpo pgtype.DriverBytes
+	var dp, dpo, cp, cpo, tid pgtype.DriverBytes
 	for rows.Next() {
-		if err := rows.Scan(&k.account, &k.shard, &dp, &dpo, &cp, &cpo); err != nil {
+		if err := rows.Scan(&k.account, &k.shard, &dp, &dpo, &cp, &cpo, &tid); err != nil {
 			rows.Close()
 			return fmt.Errorf("locking balances: %w", err)
 		}
-		all = append(all, balance{currency: e.meta[k.account].currency})
+		all = append(all, balance{currency: e.meta[k.account].currency, tid: string(tid)})
 		b := &all[len(all)-1]
 		exp := e.l.currencies[b.currency].Exponent
 		var ok [4]bool
@@ -413,12 +414,14 @@ SELECT id, pid, code, dr, cr, coalesce(ds, 0), coalesce(cs, 0), amt, coalesce(pe
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
               $8::numeric[], $9::numeric[], $10::text[], $11::bigint[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[])
        v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)`
-	// Absolute values are safe: every row written is locked by this transaction.
+	// Absolute values are safe: every row written is locked by this transaction. The rows
+	// are found by the ctid they were locked at (a TID scan, no index descent); the key is
+	// checked too, and write counts the rows, so a row that had moved fails the batch.
 	updateBalances = `
 UPDATE account_balances b
    SET debits_pending = coalesce(v.dp, 0), debits_posted = v.dpo, credits_pending = coalesce(v.cp, 0), credits_posted = v.cpo
-  FROM unnest($1::bigint[], $2::smallint[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[]) v(a, s, dp, dpo, cp, cpo)
- WHERE b.account_id = v.a AND b.shard = v.s`
+  FROM unnest($1::tid[], $2::bigint[], $3::smallint[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[]) v(t, a, s, dp, dpo, cp, cpo)
+ WHERE b.ctid = v.t AND b.account_id = v.a AND b.shard = v.s`
 )
 
 // queueWrites adds what applyAll decided to a batch.
@@ -439,6 +442,7 @@ func (e *engine) queueWrites(b *pgx.Batch) {
 		numericArray(t.creditBal, exp), nonZero(t.creditPend, numExp), e.at)
 	var accts, dp, dpo, cp, cpo []int64
 	var shards []int16
+	var tids []string
 	exps = exps[:0]
 	for _, k := range e.keys {
 		x := e.bals[k]
@@ -446,9 +450,11 @@ func (e *engine) queueWrites(b *pgx.Batch) {
 			continue
 		}
 		accts, shards, exps = append(accts, int64(k.account)), append(shards, k.shard), append(exps, e.l.currencies[x.currency].Exponent)
+		tids = append(tids, x.tid)
 		dp, dpo, cp, cpo = append(dp, x.dPend), append(dpo, x.dPost), append(cp, x.cPend), append(cpo, x.cPost)
 	}
-	b.Queue(updateBalances, intArray(accts), intArray(shards), nonZero(dp, numExp), numericArray(dpo, exp), nonZero(cp, numExp),
+	e.updates = len(accts)
+	b.Queue(updateBalances, textArray(tids), intArray(accts), intArray(shards), nonZero(dp, numExp), numericArray(dpo, exp), nonZero(cp, numExp),
 		numericArray(cpo, exp))
 }
 
@@ -459,8 +465,31 @@ func (e *engine) write(ctx context.Context, tx pgx.Tx) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	br := tx.SendBatch(ctx, b)
+	if err := e.readWrites(br); err != nil {
+		br.Close()
+		return err
+	}
+	if err := br.Close(); err != nil {
 		return fmt.Errorf("writing transfers: %w", err)
+	}
+	return nil
+}
+
+// readWrites takes the results of what queueWrites added.
+func (e *engine) readWrites(br pgx.BatchResults) error {
+	if len(e.transfers.id) == 0 {
+		return nil
+	}
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("writing transfers: %w", err)
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return fmt.Errorf("writing balances: %w", err)
+	}
+	if tag.RowsAffected() != int64(e.updates) {
+		return fmt.Errorf("writing balances: %d of %d locked rows found", tag.RowsAffected(), e.updates)
 	}
 	return nil
 }

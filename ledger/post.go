@@ -97,7 +97,6 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 				continue
 			}
 		}
-		digests[i] = p.digest()
 		if j, dup := first[p.PaymentID]; dup {
 			groups[i].err = errDuplicateInBatch{j}
 			continue
@@ -122,6 +121,12 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 	b.Queue(`SELECT payment_id, digest, status, reason, detail, transfer_ids FROM postings WHERE payment_id = ANY($1)`, textArray(ids))
 	e.queue(b)
 	br := tx.SendBatch(ctx, b)
+	// The digests are computed while the database looks the ids up and takes the locks.
+	for i, p := range ps {
+		if results[i].Err == nil {
+			digests[i] = p.digest()
+		}
+	}
 	found, err := readStored(br)
 	if err == nil {
 		err = e.read(br)
@@ -197,6 +202,10 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 			return nil, errRace
 		}
 		return nil, fmt.Errorf("storing outcomes: %w", err)
+	}
+	if err := e.readWrites(br); err != nil {
+		br.Close()
+		return nil, fmt.Errorf("posting batch: %w", err)
 	}
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("posting batch: %w", err)
