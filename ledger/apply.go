@@ -20,6 +20,9 @@ type balance struct {
 	allowedMCC []string
 	currency   string
 	dirty      bool
+	// tid is the row's ctid as locked ("(block,offset)"): no one else can move a row this
+	// transaction has locked, so the update finds it without an index descent.
+	tid string
 }
 
 func (b *balance) available() int64 { return b.cPost - b.dPost - b.dPend + b.others }

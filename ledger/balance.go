@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -57,13 +58,24 @@ type BalanceAt struct {
 func (l *Ledger) BalanceAt(ctx context.Context, id AccountID, at time.Time) (BalanceAt, error) {
 	b := BalanceAt{Account: id, At: at}
 	err := l.pool.QueryRow(ctx, `SELECT coalesce(sum(x.balance), 0), coalesce(sum(x.pending_balance), 0)
-		FROM account_balances r CROSS JOIN LATERAL (
-			SELECT i.balance, i.pending_balance FROM account_items i
-			 WHERE i.account_id = r.account_id AND i.shard = r.shard AND i.at <= $2
-			 ORDER BY i.at DESC, i.transfer_id DESC LIMIT 1) x
+		FROM account_balances r CROSS JOIN LATERAL (`+lastItem("r.account_id", "r.shard", "$2")+`) x
 		WHERE r.account_id = $1`, id, at).Scan(&b.Posted, &b.Pending)
 	if err != nil {
 		return BalanceAt{}, fmt.Errorf("reading balance of %d at %s: %w", id, at, err)
 	}
 	return b, nil
+}
+
+// lastItem is the SQL of a balance row's last account item at or before a time (balance,
+// pending_balance), or no row: the later of the last debit side and the last credit side,
+// each one backward index read.
+func lastItem(account, shard, at string) string {
+	r := strings.NewReplacer("$A", account, "$S", shard, "$T", at)
+	return r.Replace(`SELECT balance, pending_balance FROM (
+		(SELECT created_at, id, debit_balance AS balance, debit_pending_balance AS pending_balance FROM transfers
+			WHERE debit_account_id = $A AND debit_shard = $S AND created_at <= $T ORDER BY created_at DESC, id DESC LIMIT 1)
+		UNION ALL
+		(SELECT created_at, id, credit_balance, credit_pending_balance FROM transfers
+			WHERE credit_account_id = $A AND credit_shard = $S AND created_at <= $T ORDER BY created_at DESC, id DESC LIMIT 1)) s
+		ORDER BY created_at DESC, id DESC LIMIT 1`)
 }

@@ -202,10 +202,11 @@ func benchLedger(b *testing.B, ctx context.Context, pool *pgxpool.Pool) (*Ledger
 // benchRawInsert returns the postings/s the server sustains for nothing but a multi-row
 // INSERT of their transfer rows (same columns, same indexes, one transaction per batch).
 func benchRawInsert(b *testing.B, ctx context.Context, pool *pgxpool.Pool, batches [][]Posting) float64 {
-	const cols = 12
+	const cols = 16
 	var sql strings.Builder
 	sql.WriteString(`INSERT INTO bench_raw (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
-		amount, pending_amount, currency, hold_id, created_at) VALUES `)
+		amount, pending_amount, currency, hold_id, created_at, debit_balance, debit_pending_balance, credit_balance,
+		credit_pending_balance) VALUES `)
 	for r := range benchBatchSize * 3 {
 		if r > 0 {
 			sql.WriteString(",")
@@ -223,6 +224,8 @@ func benchRawInsert(b *testing.B, ctx context.Context, pool *pgxpool.Pool, batch
 	if err := pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM bench_raw`).Scan(&id); err != nil {
 		b.Fatal(err)
 	}
+	// Running balances of a typical size (the wallets hold about 100,000.00).
+	balance := decimal.New(9_999_123, -2)
 	start := time.Now()
 	for _, ps := range batches {
 		args := make([]any, 0, benchBatchSize*3*cols)
@@ -231,7 +234,7 @@ func benchRawInsert(b *testing.B, ctx context.Context, pool *pgxpool.Pool, batch
 			for _, t := range p.Transfers {
 				id++
 				args = append(args, id, p.PaymentID, string(t.Code), int64(t.Debit), int64(t.Credit), int16(0), int16(0),
-					num(t.Amount), num(zero), t.Currency, nil, now)
+					num(t.Amount), num(zero), t.Currency, nil, now, num(balance), num(zero), num(t.Amount), num(zero))
 			}
 		}
 		if _, err := pool.Exec(ctx, sql.String(), args...); err != nil {

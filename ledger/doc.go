@@ -11,9 +11,9 @@
 // PostBatch runs one transaction: it looks the payment ids up (replays answer from the
 // stored outcome), locks every balance row the batch will write in (account, shard)
 // order through the primary key, decides each posting in order against the locked
-// balances in Go (int64 minor units), then writes outcomes, transfers, account items and
-// balances with set-based statements (INSERT ... SELECT FROM unnest) in one round trip
-// and commits. Sorted lock order means concurrent batches wait for each other but cannot
+// balances in Go (int64 minor units), then writes outcomes, transfers with their account
+// items, and balances with set-based statements (INSERT ... SELECT FROM unnest) in one
+// round trip and commits. Sorted lock order means concurrent batches wait for each other but cannot
 // deadlock. An outcome insert that meets a payment id stored meanwhile by another
 // transaction rolls the whole batch back and decides it again, so a payment id posts
 // at most once without a claim round trip.
@@ -28,6 +28,17 @@
 // the same statement: those shards only ever gain credits, so a stale read understates
 // the balance and can never let a debit overdraw. Account items carry the running
 // balance of their shard; an account's balance, now or at a time, sums its shards.
+//
+// # Account items
+//
+// Every transfer has one account item per side: the running posted and pending balance
+// of that side's balance row right after it. They are columns of the transfer row
+// (debit_balance, credit_balance, ...), and two indexes, (debit_account_id, created_at,
+// id, debit_shard) and the same for the credit side, make them an account's items in
+// statement order: a statement page merges two bounded index scans, a balance at a time
+// is one backward index read per side and balance row. Storing them on the transfer row
+// rather than in a table of their own saves a heap tuple and its WAL per side, which was
+// most of the cost of a posting.
 // Fee revenue, VAT payable, merchants and campaign budgets should be opened with shards.
 //
 // # Payment types

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 )
 
@@ -31,7 +32,7 @@ type group struct {
 
 // engine applies groups of legs in one database transaction: it locks every balance row
 // it will write in key order (so concurrent engines cannot deadlock), decides each group
-// against the locked balances in Go, then writes transfers, items and balances with set
+// against the locked balances in Go, then writes transfers (carrying each side's account item) and balances with set
 // statements (INSERT ... SELECT FROM unnest).
 type engine struct {
 	l         *Ledger
@@ -44,10 +45,11 @@ type engine struct {
 	at        time.Time
 	hot       bool // the batch debits a hot account with a balance rule
 	transfers transferRows
+	updates   int // balance rows queueWrites updates
 }
 
-// transferRows are the columns of the transfers and, with the running balances of each
-// side, of their account items; one statement writes both from the same arrays.
+// transferRows are the columns of the transfers, with the running balances of each side
+// (the side's account item).
 type transferRows struct {
 	id, debit, credit, amt, pend, hold []int64
 	debitBal, debitPend                []int64 // balances of the debit side's row after the transfer
@@ -73,7 +75,7 @@ func (e *engine) prepare(ctx context.Context, q querier) error {
 		return err
 	}
 	e.meta = meta
-	seen := map[balKey]bool{}
+	seen := make(map[balKey]bool, len(ids)/2)
 	for _, g := range e.groups {
 		if g.err != nil {
 			continue
@@ -147,13 +149,13 @@ func (e *engine) checkStatic(lg *leg) error {
 // cheap on both sides, and free of per-currency joins.
 const (
 	lockBalances = `
-SELECT account_id, shard, debits_pending::text, debits_posted::text, credits_pending::text, credits_posted::text
+SELECT account_id, shard, debits_pending::text, debits_posted::text, credits_pending::text, credits_posted::text, ctid::text
   FROM account_balances
  WHERE (account_id = ANY($1) AND shard = 0) OR (account_id = ANY($2) AND account_id * 128 + shard = ANY($3))
  ORDER BY account_id, shard
    FOR UPDATE`
 	readFlags = `
-SELECT id, min_balance::text, frozen, closed, coalesce(allowed_mcc, '{}') FROM accounts WHERE id = ANY($1)`
+SELECT id, min_balance::text, frozen, closed, allowed_mcc FROM accounts WHERE id = ANY($1)`
 	// The other shards of hot accounts with a balance rule only ever gain credits, so a
 	// stale read understates the balance and can never let a debit overdraw.
 	readOthers = `
@@ -194,10 +196,10 @@ func (e *engine) queue(b *pgx.Batch) {
 	// A generic plan would search the key arrays linearly for every row; a custom plan
 	// hashes them and sizes the index scans right.
 	b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
-	b.Queue(lockBalances, zeros, hotShardAccts, packed)
-	b.Queue(readFlags, accts)
+	b.Queue(lockBalances, intArray(zeros), intArray(hotShardAccts), intArray(packed))
+	b.Queue(readFlags, intArray(accts))
 	if e.hot {
-		b.Queue(readOthers, hot)
+		b.Queue(readOthers, intArray(hot))
 	}
 	b.Queue(`SELECT clock_timestamp(), array(SELECT nextval('transfer_ids') FROM generate_series(1, $1::int))`, n)
 	b.Queue(`SET LOCAL plan_cache_mode TO DEFAULT`)
@@ -221,14 +223,16 @@ func (e *engine) read(br pgx.BatchResults) error {
 	}
 	e.bals = make(map[balKey]*balance, len(e.keys))
 	all := make([]balance, 0, len(e.keys))
+	// Scan targets live outside the loop, so they are allocated once, not per row; the
+	// values are parsed before the next row, so the driver's bytes need no copy.
+	var k balKey
+	var dp, dpo, cp, cpo, tid pgtype.DriverBytes
 	for rows.Next() {
-		var k balKey
-		var dp, dpo, cp, cpo []byte
-		if err := rows.Scan(&k.account, &k.shard, &dp, &dpo, &cp, &cpo); err != nil {
+		if err := rows.Scan(&k.account, &k.shard, &dp, &dpo, &cp, &cpo, &tid); err != nil {
 			rows.Close()
 			return fmt.Errorf("locking balances: %w", err)
 		}
-		all = append(all, balance{currency: e.meta[k.account].currency})
+		all = append(all, balance{currency: e.meta[k.account].currency, tid: string(tid)})
 		b := &all[len(all)-1]
 		exp := e.l.currencies[b.currency].Exponent
 		var ok [4]bool
@@ -250,10 +254,11 @@ func (e *engine) read(br pgx.BatchResults) error {
 	if rows, err = br.Query(); err != nil {
 		return fmt.Errorf("reading account flags: %w", err)
 	}
+	var id AccountID
+	var f flags
+	var minb pgtype.DriverBytes
 	for rows.Next() {
-		var id AccountID
-		var f flags
-		var minb []byte
+		f = flags{} // a fresh allowedMCC slice per row (the map keeps the previous ones)
 		if err := rows.Scan(&id, &minb, &f.frozen, &f.closed, &f.allowedMCC); err != nil {
 			rows.Close()
 			return fmt.Errorf("reading account flags: %w", err)
@@ -275,7 +280,7 @@ func (e *engine) read(br pgx.BatchResults) error {
 		}
 		for rows.Next() {
 			var id AccountID
-			var others []byte
+			var others pgtype.DriverBytes
 			if err := rows.Scan(&id, &others); err != nil {
 				rows.Close()
 				return fmt.Errorf("reading hot shards: %w", err)
@@ -301,6 +306,7 @@ func (e *engine) read(br pgx.BatchResults) error {
 
 // applyAll decides the groups in order against the locked balances.
 func (e *engine) applyAll() {
+	e.transfers.grow(len(e.ids))
 	next := 0
 	for _, g := range e.groups {
 		if g.err != nil {
@@ -375,6 +381,15 @@ func (e *engine) applyGroup(g *group, ids []int64) error {
 
 func (e *engine) mark() int { return len(e.transfers.id) }
 
+// grow sizes the columns for n rows at once rather than by doubling as groups append.
+func (t *transferRows) grow(n int) {
+	for _, c := range []*[]int64{&t.id, &t.debit, &t.credit, &t.amt, &t.pend, &t.hold, &t.debitBal, &t.debitPend, &t.creditBal, &t.creditPend} {
+		*c = slices.Grow(*c, n)
+	}
+	t.paymentID, t.code, t.currency = slices.Grow(t.paymentID, n), slices.Grow(t.code, n), slices.Grow(t.currency, n)
+	t.debitShard, t.creditShard = slices.Grow(t.debitShard, n), slices.Grow(t.creditShard, n)
+}
+
 // truncate drops the rows of a refused group.
 func (e *engine) truncate(n int) {
 	t := &e.transfers
@@ -383,31 +398,30 @@ func (e *engine) truncate(n int) {
 	t.debitBal, t.debitPend, t.creditBal, t.creditPend = t.debitBal[:n], t.debitPend[:n], t.creditBal[:n], t.creditPend[:n]
 }
 
-// Amounts travel as int64 minor units and become NUMERIC at the currency's exponent in
-// the database (units * unit, e.g. 1234 * 0.01 = 12.34), which keeps big-number work out
-// of the posting path on both sides.
+// Amounts are computed in int64 minor units and travel as NUMERIC literals with the
+// currency's fraction digits (appendUnits), which keeps big-number work out of the
+// posting path on both sides: the database parses each value once, with no join to
+// currencies nor multiplication per value. A column that is zero in every row (pending
+// amounts, holds, shards: most batches have none) goes as NULL, which unnest pads and
+// coalesce turns into zeros, so neither side renders and parses thousands of zeros.
 const (
 	insertTransfers = `
-WITH v AS MATERIALIZED (
-    SELECT v.*, c.unit
-      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
-                  $8::bigint[], $9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
-           v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)
-      JOIN currencies c ON c.code = v.cur),
-t AS (
-    INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
-                           amount, pending_amount, currency, hold_id, created_at)
-    SELECT id, pid, code, dr, cr, ds, cs, amt * unit, pend * unit, cur, nullif(hold, 0), $16 FROM v)
-INSERT INTO account_items (account_id, shard, at, transfer_id, balance, pending_balance)
-SELECT x.a, x.s, $16, v.id, x.b * v.unit, x.pb * v.unit
-  FROM v CROSS JOIN LATERAL (VALUES (v.dr, v.ds, v.db, v.dpb), (v.cr, v.cs, v.cb, v.cpb)) x(a, s, b, pb)`
-	// Absolute values are safe: every row written is locked by this transaction.
+INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id, debit_shard, credit_shard,
+                       amount, pending_amount, currency, hold_id, created_at,
+                       debit_balance, debit_pending_balance, credit_balance, credit_pending_balance)
+SELECT id, pid, code, dr, cr, coalesce(ds, 0), coalesce(cs, 0), amt, coalesce(pend, 0), cur, nullif(hold, 0), $16,
+       db, coalesce(dpb, 0), cb, coalesce(cpb, 0)
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::smallint[], $7::smallint[],
+              $8::numeric[], $9::numeric[], $10::text[], $11::bigint[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[])
+       v(id, pid, code, dr, cr, ds, cs, amt, pend, cur, hold, db, dpb, cb, cpb)`
+	// Absolute values are safe: every row written is locked by this transaction. The rows
+	// are found by the ctid they were locked at (a TID scan, no index descent); the key is
+	// checked too, and write counts the rows, so a row that had moved fails the batch.
 	updateBalances = `
 UPDATE account_balances b
-   SET debits_pending = v.dp * c.unit, debits_posted = v.dpo * c.unit, credits_pending = v.cp * c.unit, credits_posted = v.cpo * c.unit
-  FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) v(a, s, dp, dpo, cp, cpo, cur)
-  JOIN currencies c ON c.code = v.cur
- WHERE b.account_id = v.a AND b.shard = v.s`
+   SET debits_pending = coalesce(v.dp, 0), debits_posted = v.dpo, credits_pending = coalesce(v.cp, 0), credits_posted = v.cpo
+  FROM unnest($1::tid[], $2::bigint[], $3::smallint[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[]) v(t, a, s, dp, dpo, cp, cpo)
+ WHERE b.ctid = v.t AND b.account_id = v.a AND b.shard = v.s`
 )
 
 // queueWrites adds what applyAll decided to a batch.
@@ -416,20 +430,32 @@ func (e *engine) queueWrites(b *pgx.Batch) {
 		return
 	}
 	t := &e.transfers
-	b.Queue(insertTransfers, t.id, t.paymentID, t.code, t.debit, t.credit, t.debitShard, t.creditShard, t.amt, t.pend, t.currency, t.hold,
-		t.debitBal, t.debitPend, t.creditBal, t.creditPend, e.at)
+	exps := make([]int32, len(t.id))
+	for i, cur := range t.currency {
+		exps[i] = e.l.currencies[cur].Exponent
+	}
+	exp := func(i int) int32 { return exps[i] }
+	numExp := func(xs []int64) string { return numericArray(xs, exp) }
+	b.Queue(insertTransfers, intArray(t.id), textArray(t.paymentID), textArray(t.code), intArray(t.debit), intArray(t.credit),
+		nonZero(t.debitShard, intArray), nonZero(t.creditShard, intArray), numericArray(t.amt, exp), nonZero(t.pend, numExp),
+		textArray(t.currency), nonZero(t.hold, intArray), numericArray(t.debitBal, exp), nonZero(t.debitPend, numExp),
+		numericArray(t.creditBal, exp), nonZero(t.creditPend, numExp), e.at)
 	var accts, dp, dpo, cp, cpo []int64
 	var shards []int16
-	var curs []string
+	var tids []string
+	exps = exps[:0]
 	for _, k := range e.keys {
 		x := e.bals[k]
 		if x == nil || !x.dirty {
 			continue
 		}
-		accts, shards, curs = append(accts, int64(k.account)), append(shards, k.shard), append(curs, x.currency)
+		accts, shards, exps = append(accts, int64(k.account)), append(shards, k.shard), append(exps, e.l.currencies[x.currency].Exponent)
+		tids = append(tids, x.tid)
 		dp, dpo, cp, cpo = append(dp, x.dPend), append(dpo, x.dPost), append(cp, x.cPend), append(cpo, x.cPost)
 	}
-	b.Queue(updateBalances, accts, shards, dp, dpo, cp, cpo, curs)
+	e.updates = len(accts)
+	b.Queue(updateBalances, textArray(tids), intArray(accts), intArray(shards), nonZero(dp, numExp), numericArray(dpo, exp), nonZero(cp, numExp),
+		numericArray(cpo, exp))
 }
 
 // write stores what applyAll decided.
@@ -439,8 +465,31 @@ func (e *engine) write(ctx context.Context, tx pgx.Tx) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	br := tx.SendBatch(ctx, b)
+	if err := e.readWrites(br); err != nil {
+		br.Close()
+		return err
+	}
+	if err := br.Close(); err != nil {
 		return fmt.Errorf("writing transfers: %w", err)
+	}
+	return nil
+}
+
+// readWrites takes the results of what queueWrites added.
+func (e *engine) readWrites(br pgx.BatchResults) error {
+	if len(e.transfers.id) == 0 {
+		return nil
+	}
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("writing transfers: %w", err)
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return fmt.Errorf("writing balances: %w", err)
+	}
+	if tag.RowsAffected() != int64(e.updates) {
+		return fmt.Errorf("writing balances: %d of %d locked rows found", tag.RowsAffected(), e.updates)
 	}
 	return nil
 }

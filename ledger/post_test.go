@@ -269,3 +269,53 @@ func TestDatabaseRefusesOverdraw(t *testing.T) {
 		t.Fatalf("an account without a rule may overdraw: %v", err)
 	}
 }
+
+// A payment id stored by another transaction after the batch looked it up makes the
+// batch's outcome insert fail; the batch is rolled back and decided again, and answers
+// from the stored outcome. The other transaction commits only once the batch waits on it.
+func TestOutcomeRaceDecidesAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	alice, bob := f.wallet("100"), f.wallet("0")
+	p := f.p2p("race-1", alice, bob, "10", "1", "0.1")
+	tx, err := f.db.Pool.Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(f.ctx)
+	// Stored by "someone else" with other content, so the replay is a conflict.
+	if _, err := tx.Exec(f.ctx, `INSERT INTO postings (payment_id, digest, status) VALUES ('race-1', '\x00', 'rejected')`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var rs []Result
+	go func() {
+		var err error
+		rs, err = f.l.PostBatch(f.ctx, []Posting{p}, BatchOptions{})
+		done <- err
+	}()
+	for waiting := false; !waiting; {
+		if err := f.db.Pool.QueryRow(f.ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO postings%')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("batch finished before the other transaction committed: %v %+v", err, rs)
+		default:
+		}
+	}
+	if err := tx.Commit(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := rs[0]; !r.Replayed || !errors.Is(r.Err, ErrIdempotencyConflict) {
+		t.Fatalf("result %+v, want a replayed idempotency conflict", r)
+	}
+	if got := f.available(alice); !got.Equal(d("100")) {
+		t.Fatalf("alice %s, want 100: the rolled-back batch must not have moved funds", got)
+	}
+	f.verify()
+}

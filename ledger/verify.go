@@ -97,9 +97,7 @@ var invariants = []invariant{
 		FROM (SELECT b.account_id, b.shard,
 			coalesce(x.balance, 0) <> b.credits_posted - b.debits_posted
 			OR coalesce(x.pending_balance, 0) <> b.credits_pending - b.debits_pending AS bad
-			FROM account_balances b LEFT JOIN LATERAL (
-				SELECT i.balance, i.pending_balance FROM account_items i WHERE i.account_id = b.account_id AND i.shard = b.shard
-				ORDER BY i.at DESC, i.transfer_id DESC LIMIT 1) x ON true) y`},
+			FROM account_balances b LEFT JOIN LATERAL (` + lastItem("b.account_id", "b.shard", "'infinity'") + `) x ON true) y`},
 	{"no_overdraft", "no account with a no-overdraft flag is below its minimum balance (nor a shard of one that checks shards on their own below zero)", `
 		SELECT count(*), count(*) FILTER (WHERE avail < min_balance OR shard_bad),
 		coalesce(string_agg(id || ' at ' || avail, ',') FILTER (WHERE avail < min_balance OR shard_bad), '')

@@ -16,9 +16,12 @@ func TestVerifyDetectsBrokenInvariants(t *testing.T) {
 		{"balance row off by one", `UPDATE account_balances SET credits_posted = credits_posted + 1 WHERE account_id = $1 AND shard = 0`,
 			[]string{"debits_equal_credits", "balances_equal_transfers", "running_balances", "emoney_safeguarded"}},
 		{"overdrawn wallet", `UPDATE accounts SET min_balance = 1000 WHERE id = $1`, []string{"no_overdraft"}},
+		// The forged transfer's account items (running balances of zero) are the latest of
+		// the payer's balance row, and disagree with it.
 		{"transfer in a foreign currency", `INSERT INTO transfers (id, payment_id, code, debit_account_id, credit_account_id,
-			debit_shard, credit_shard, amount, currency, created_at) VALUES (99999, 'x', 'principal', $1::bigint, $1::bigint + 1, 0, 0, 1, 'EUR', now())`,
-			[]string{"transfer_one_currency", "balances_equal_transfers"}},
+			debit_shard, credit_shard, amount, currency, created_at, debit_balance, debit_pending_balance, credit_balance,
+			credit_pending_balance) VALUES (99999, 'x', 'principal', $1::bigint, $1::bigint + 1, 0, 0, 1, 'EUR', now(), 0, 0, 0, 0)`,
+			[]string{"transfer_one_currency", "balances_equal_transfers", "running_balances"}},
 		{"over-refunded hold", `ALTER TABLE holds DROP CONSTRAINT holds_check1;
 			UPDATE holds SET refunded = captured + 1`, []string{"holds_within_held"}},
 		// A one-sided inter-subsidiary leg is valid double entry, yet the pair does not net.
