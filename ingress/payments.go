@@ -71,21 +71,7 @@ func (s *Server) paymentRoute() http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		claim := func(ctx context.Context, ch, key string, hash []byte) (bool, error) {
-			var claimed bool
-			err := s.pool.QueryRow(ctx,
-				`WITH k AS (
-				     INSERT INTO idempotency_keys (channel_key, idem_key, request_hash, state)
-				     VALUES ($1, $2, $3, 'in_flight') ON CONFLICT DO NOTHING RETURNING 1),
-				 st AS (
-				     INSERT INTO payment_status (payment_id, channel_key, type, status, amount, currency,
-				         source_wallet_id, destination_wallet_id, reference, created_at)
-				     SELECT $4, $1, $5, 'accepted', $6, $7, nullif($8, ''), nullif($9, ''), nullif($10, ''), $11
-				     WHERE EXISTS (SELECT 1 FROM k)
-				     ON CONFLICT (payment_id) DO NOTHING)
-				 SELECT EXISTS (SELECT 1 FROM k)`,
-				ch, key, hash, rec.PaymentID, statusType(rec), rec.Amount.Amount, rec.Amount.Currency,
-				rec.PayerWallet, rec.PayeeWallet, rec.Reference, rec.CreatedAt).Scan(&claimed)
-			return claimed, err
+			return s.claims.claim(ctx, ch, key, hash, rec)
 		}
 		produce := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := s.produce(r.Context(), rec); err != nil {

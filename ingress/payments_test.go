@@ -3,7 +3,9 @@ package ingress
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,5 +265,56 @@ func TestHoldOperations(t *testing.T) {
 	rf := byID[refund.ID]
 	if rf == nil || rf.Operation != "refund" || rf.TargetPaymentID != transfer.ID || rf.PayerWallet != "wal_2" || keys[refund.ID] != "wal_2" {
 		t.Errorf("refund record %+v key %s: want it paid by the original payee", rf, keys[refund.ID])
+	}
+}
+
+// Concurrent payments share claim groups: 20 retries of one key get one payment and one
+// record, and 40 distinct payments at once each get theirs.
+func TestConcurrentPaymentsAreClaimedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, _ := api.channel(t, channels.AllScopes, 0)
+	var wg sync.WaitGroup
+	ids := make([]string, 60)
+	errs := make([]error, 60)
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "same-key"
+			if i >= 20 {
+				key = "key-" + strconv.Itoa(i)
+			}
+			var acc PaymentAccepted
+			_, errs[i] = c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), key, &acc)
+			ids[i] = acc.ID
+		}()
+	}
+	wg.Wait()
+	distinct := map[string]bool{}
+	for i := range 60 {
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+		if i < 20 && ids[i] != ids[0] {
+			t.Errorf("retry %d got %s, the first %s", i, ids[i], ids[0])
+		}
+		distinct[ids[i]] = true
+	}
+	if len(distinct) != 41 {
+		t.Errorf("%d distinct payment ids, want 41", len(distinct))
+	}
+	recs := api.requested(t)
+	perID := map[string]int{}
+	for _, r := range recs {
+		perID[api.decodePayment(t, r).PaymentID]++
+	}
+	if len(recs) != 41 || perID[ids[0]] != 1 {
+		t.Errorf("%d records on payments.requested (%d for the retried key), want 41 and 1", len(recs), perID[ids[0]])
+	}
+	var rows int
+	if err := api.db.Pool.QueryRow(ctx, `SELECT count(*) FROM payment_status`).Scan(&rows); err != nil || rows != 41 {
+		t.Errorf("%d status rows (%v), want 41", rows, err)
 	}
 }

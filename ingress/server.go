@@ -55,6 +55,8 @@ type Server struct {
 	producer   *kgo.Client
 	serde      *schemas.Serde
 	waiters    waiters
+	claims     *claims
+	stopClaims context.CancelFunc
 	feePreview func(context.Context, *schemas.Payment) ([]schemas.FeeLine, error)
 	log        *slog.Logger
 	ready      func(context.Context) error
@@ -83,6 +85,12 @@ func NewServer(cfg Config) *Server {
 		} else {
 			s.log.Warn("no asynchronous-commit pool; every write waits for the disk", "err", err)
 		}
+	}
+	if s.pool != nil {
+		s.claims = newClaims(s.pool)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopClaims = cancel
+		s.claims.run(ctx, claimWriters)
 	}
 	if s.webhooks == nil {
 		s.webhooks = webhooks.NewDispatcher(s.pool, s.channels, s.log)
@@ -149,8 +157,15 @@ func (s *Server) RunMaintenance(ctx context.Context) {
 	}
 }
 
-// Close releases the server's own connections; the pool given in Config stays open.
+// claimWriters is how many claim groups may be written at once.
+const claimWriters = 4
+
+// Close releases the server's own connections and goroutines; the pool given in Config
+// stays open.
 func (s *Server) Close() {
+	if s.stopClaims != nil {
+		s.stopClaims()
+	}
 	if s.asyncPool != nil && s.asyncPool != s.pool {
 		s.asyncPool.Close()
 	}

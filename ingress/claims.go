@@ -1,0 +1,157 @@
+package ingress
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/paystream/paystream/schemas"
+)
+
+// claims writes the Idempotency-Keys and status rows of concurrent payment requests
+// together: one statement and one synchronous commit for every request that arrived while
+// the previous group was being written. Under load a commit (an fsync) is shared by tens
+// of payments; alone, a request waits for nothing but its own write.
+type claims struct {
+	pool *pgxpool.Pool
+	in   chan *claimReq
+}
+
+type claimReq struct {
+	ctx     context.Context
+	ch, key string
+	hash    []byte
+	rec     *schemas.Payment
+	done    chan claimResult
+}
+
+type claimResult struct {
+	claimed bool
+	err     error
+}
+
+// maxClaimGroup bounds one statement's rows.
+const maxClaimGroup = 256
+
+func newClaims(pool *pgxpool.Pool) *claims {
+	return &claims{pool: pool, in: make(chan *claimReq, 4*maxClaimGroup)}
+}
+
+// run writes groups until ctx ends. Several writers let a group form while another commits.
+func (c *claims) run(ctx context.Context, writers int) {
+	for range writers {
+		go func() {
+			for {
+				var first *claimReq
+				select {
+				case <-ctx.Done():
+					return
+				case first = <-c.in:
+				}
+				group := []*claimReq{first}
+			fill:
+				for len(group) < maxClaimGroup {
+					select {
+					case r := <-c.in:
+						group = append(group, r)
+					default:
+						break fill
+					}
+				}
+				c.write(group)
+			}
+		}()
+	}
+}
+
+// claim records one request's key and status row, reporting whether this request owns
+// the key (false: the key was there already).
+func (c *claims) claim(ctx context.Context, ch, key string, hash []byte, rec *schemas.Payment) (bool, error) {
+	r := &claimReq{ctx: ctx, ch: ch, key: key, hash: hash, rec: rec, done: make(chan claimResult, 1)}
+	select {
+	case c.in <- r:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res.claimed, res.err
+	case <-ctx.Done():
+		// The group may still write the key; a retry then finds it and waits or replays.
+		return false, ctx.Err()
+	}
+}
+
+func (c *claims) write(group []*claimReq) {
+	// One key twice in a group: the first request claims it, the others see it taken.
+	seen := map[[2]string]bool{}
+	var rows []*claimReq
+	for _, r := range group {
+		k := [2]string{r.ch, r.key}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		rows = append(rows, r)
+	}
+	n := len(rows)
+	chs, keys, ids, types, currencies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	srcs, dsts, refs := make([]string, n), make([]string, n), make([]string, n)
+	hashes := make([][]byte, n)
+	amounts := make([]decimal.Decimal, n)
+	created := make([]time.Time, n)
+	for i, r := range rows {
+		chs[i], keys[i], hashes[i], ids[i], types[i] = r.ch, r.key, r.hash, r.rec.PaymentID, statusType(r.rec)
+		amounts[i], currencies[i], srcs[i], dsts[i] = r.rec.Amount.Amount, r.rec.Amount.Currency, r.rec.PayerWallet, r.rec.PayeeWallet
+		refs[i], created[i] = r.rec.Reference, r.rec.CreatedAt
+	}
+	// The group is written even if a request in it gave up: its retry will find the key.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	claimed := map[[2]string]bool{}
+	q, err := c.pool.Query(ctx,
+		`WITH input AS (
+		     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::numeric[],
+		                          $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])
+		         AS t(channel_key, idem_key, request_hash, payment_id, type, amount, currency, src, dst, ref, created_at)),
+		 k AS (
+		     INSERT INTO idempotency_keys (channel_key, idem_key, request_hash, state)
+		     SELECT channel_key, idem_key, request_hash, 'in_flight' FROM input
+		     ON CONFLICT DO NOTHING RETURNING channel_key, idem_key),
+		 st AS (
+		     INSERT INTO payment_status (payment_id, channel_key, type, status, amount, currency,
+		         source_wallet_id, destination_wallet_id, reference, created_at)
+		     SELECT i.payment_id, i.channel_key, i.type, 'accepted', i.amount, i.currency,
+		            nullif(i.src, ''), nullif(i.dst, ''), nullif(i.ref, ''), i.created_at
+		     FROM input i JOIN k USING (channel_key, idem_key)
+		     ON CONFLICT (payment_id) DO NOTHING)
+		 SELECT channel_key, idem_key FROM k`,
+		chs, keys, hashes, ids, types, amounts, currencies, srcs, dsts, refs, created)
+	if err == nil {
+		for q.Next() {
+			var k [2]string
+			if err = q.Scan(&k[0], &k[1]); err != nil {
+				break
+			}
+			claimed[k] = true
+		}
+		q.Close()
+		if err == nil {
+			err = q.Err()
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("recording payment keys: %w", err)
+	}
+	owner := map[[2]string]*claimReq{}
+	for _, r := range rows {
+		owner[[2]string{r.ch, r.key}] = r
+	}
+	for _, r := range group {
+		k := [2]string{r.ch, r.key}
+		r.done <- claimResult{claimed: err == nil && claimed[k] && owner[k] == r, err: err}
+	}
+}
