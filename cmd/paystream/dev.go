@@ -39,6 +39,7 @@ type devCmd struct {
 	BankLatency     time.Duration `default:"20ms" help:"The bank simulator's answer time (default ${default})."`
 	BankFailureRate float64       `help:"Share of bank requests the simulator declines, 0 to 1 (decided by request id, so a retry gets the same answer)."`
 	NoStages        bool          `help:"Do not run the payment stages in this process (run them with paystream run, e.g. to kill and restart them)."`
+	Retention       time.Duration `default:"1h" help:"How long the embedded broker keeps stream records, set when a topic is created; it holds them in memory (default ${default})."`
 }
 
 func (devCmd) Help() string {
@@ -164,7 +165,11 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 	if s.client, err = kgo.NewClient(kgo.SeedBrokers(s.brokers...)); err != nil {
 		return s, err
 	}
-	rep, err := topics.Ensure(ctx, kadm.NewClient(s.client), int32(a.cfg.Partitions), -1)
+	var topicOpts []topics.Option
+	if s.kafka != nil {
+		topicOpts = append(topicOpts, topics.Retention(d.Retention))
+	}
+	rep, err := topics.Ensure(ctx, kadm.NewClient(s.client), int32(a.cfg.Partitions), -1, topicOpts...)
 	if err != nil {
 		return s, err
 	}

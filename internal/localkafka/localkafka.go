@@ -32,6 +32,9 @@ func Start(opts Options) (*kfake.Cluster, error) {
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
+		// Apply retention (and compaction) every minute rather than every hour, so what the
+		// broker holds stays bounded by the topics' retention.
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "60000"}),
 	}
 	if opts.Partitions > 0 {
 		kopts = append(kopts, kfake.DefaultNumPartitions(int(opts.Partitions)))

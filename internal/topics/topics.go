@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -35,12 +36,31 @@ func (d Diff) String() string {
 	return fmt.Sprintf("%s: %s is %s, catalog says %s", d.Topic, d.What, d.Have, d.Want)
 }
 
+// Option changes what Ensure creates.
+type Option func(*catalog.Spec)
+
+// Retention keeps the records of delete-policy topics for d instead of the catalog's
+// retention: the embedded broker of `paystream dev` holds what it keeps in memory, so dev
+// bounds it.
+func Retention(d time.Duration) Option {
+	return func(s *catalog.Spec) {
+		if s.Cleanup == catalog.CleanupDelete {
+			s.Retention = d
+		}
+	}
+}
+
 // Ensure creates every catalog topic the cluster lacks, with partitions partitions and the
 // catalog's configuration, and compares the ones that exist with the catalog.
 // replication -1 takes the broker's default.
-func Ensure(ctx context.Context, adm *kadm.Client, partitions int32, replication int16) (Report, error) {
+func Ensure(ctx context.Context, adm *kadm.Client, partitions int32, replication int16, opts ...Option) (Report, error) {
 	var rep Report
 	specs := catalog.Topics()
+	for i := range specs {
+		for _, o := range opts {
+			o(&specs[i])
+		}
+	}
 	existing, err := adm.ListTopics(ctx, catalog.Names()...)
 	if err != nil {
 		return rep, fmt.Errorf("listing topics: %w", err)
@@ -60,13 +80,17 @@ func Ensure(ctx context.Context, adm *kadm.Client, partitions int32, replication
 			configs[k] = kadm.StringPtr(v)
 		}
 		_, err := adm.CreateTopic(ctx, partitions, replication, configs, name)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		switch {
+		case errors.Is(err, kerr.TopicAlreadyExists): // created meanwhile, or a stale listing
+			rep.Existing = append(rep.Existing, name)
+		case err != nil:
 			return rep, fmt.Errorf("creating topic %s: %w", name, err)
+		default:
+			rep.Created = append(rep.Created, name)
 		}
-		rep.Created = append(rep.Created, name)
 	}
 	if len(rep.Existing) > 0 {
-		diffs, err := configDiffs(ctx, adm, rep.Existing)
+		diffs, err := configDiffs(ctx, adm, rep.Existing, specs)
 		if err != nil {
 			return rep, err
 		}
@@ -87,7 +111,7 @@ func Ensure(ctx context.Context, adm *kadm.Client, partitions int32, replication
 	return rep, nil
 }
 
-func configDiffs(ctx context.Context, adm *kadm.Client, names []string) ([]Diff, error) {
+func configDiffs(ctx context.Context, adm *kadm.Client, names []string, specs []catalog.Spec) ([]Diff, error) {
 	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
 	if err != nil {
 		return nil, fmt.Errorf("describing topic configs: %w", err)
@@ -97,10 +121,11 @@ func configDiffs(ctx context.Context, adm *kadm.Client, names []string) ([]Diff,
 		if rc.Err != nil {
 			return nil, fmt.Errorf("describing %s: %w", rc.Name, rc.Err)
 		}
-		spec, err := catalog.Lookup(rc.Name)
-		if err != nil {
+		i := slices.IndexFunc(specs, func(s catalog.Spec) bool { return string(s.Name) == rc.Name })
+		if i < 0 {
 			continue
 		}
+		spec := specs[i]
 		have := map[string]string{}
 		for _, c := range rc.Configs {
 			have[c.Key] = c.MaybeValue()
