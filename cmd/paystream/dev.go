@@ -39,7 +39,7 @@ type devCmd struct {
 	BankLatency     time.Duration `default:"20ms" help:"The bank simulator's answer time (default ${default})."`
 	BankFailureRate float64       `help:"Share of bank requests the simulator declines, 0 to 1 (decided by request id, so a retry gets the same answer)."`
 	NoStages        bool          `help:"Do not run the payment stages in this process (run them with paystream run, e.g. to kill and restart them)."`
-	Retention       time.Duration `default:"1h" help:"How long the embedded broker keeps stream records, set when a topic is created; it holds them in memory (default ${default})."`
+	Retention       time.Duration `default:"10m" help:"How long the embedded broker keeps stream records, set when a topic is created; it holds them in memory, so a long retention under load costs memory (default ${default})."`
 }
 
 func (devCmd) Help() string {
