@@ -12,6 +12,18 @@ import (
 	"github.com/paystream/paystream/ingress/problem"
 )
 
+// readStrict reads the request body into v with decodeStrict; on a problem it answers it
+// and reports false. The body stays readable for whoever reads it next.
+func readStrict(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if p := decodeStrict(body, v); p != nil {
+		problem.Write(w, p)
+		return false
+	}
+	return true
+}
+
 // decodeStrict reads a JSON object into v and refuses what a lenient decoder would let
 // through: unknown fields, duplicate keys, trailing data, and anything but one object.
 func decodeStrict(body []byte, v any) *problem.Problem {

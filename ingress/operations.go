@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -31,10 +30,8 @@ type operationRequest struct {
 // keyed by the wallet of the original payment's payer, like the payment it acts on.
 func (s *Server) operate(op string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
 		var req operationRequest
-		if p := decodeStrict(body, &req); p != nil {
-			problem.Write(w, p)
+		if !readStrict(w, r, &req) {
 			return
 		}
 		wait, p := preferWait(r.Header.Get("Prefer"))

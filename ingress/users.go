@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 
@@ -76,10 +75,8 @@ func (req UserRequest) validate() *problem.Problem {
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
 	var req UserRequest
-	if p := decodeStrict(body, &req); p != nil {
-		problem.Write(w, p)
+	if !readStrict(w, r, &req) {
 		return
 	}
 	if p := req.validate(); p != nil {

@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -77,10 +76,8 @@ func (s *Server) validateWallet(req WalletRequest) (ledger.UserID, *problem.Prob
 }
 
 func (s *Server) createWallet(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
 	var req WalletRequest
-	if p := decodeStrict(body, &req); p != nil {
-		problem.Write(w, p)
+	if !readStrict(w, r, &req) {
 		return
 	}
 	uid, p := s.validateWallet(req)

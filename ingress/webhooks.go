@@ -3,7 +3,6 @@ package ingress
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -60,10 +59,8 @@ func (req webhookRequest) validate() *problem.Problem {
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
 	var req webhookRequest
-	if p := decodeStrict(body, &req); p != nil {
-		problem.Write(w, p)
+	if !readStrict(w, r, &req) {
 		return
 	}
 	if p := req.validate(); p != nil {
