@@ -12,16 +12,13 @@ import (
 )
 
 // claims writes the Idempotency-Keys and status rows of concurrent payment requests
-// together: one statement and one synchronous commit for every request that arrived while
-// the previous group was being written. Under load a commit (an fsync) is shared by tens
-// of payments; alone, a request waits for nothing but its own write.
+// together: one statement and one synchronous commit per group (see groups).
 type claims struct {
-	pool *pgxpool.Pool
-	in   chan *claimReq
+	pool   *pgxpool.Pool
+	groups *groups[*claimReq]
 }
 
 type claimReq struct {
-	ctx     context.Context
 	ch, key string
 	hash    []byte
 	rec     *schemas.Payment
@@ -36,46 +33,17 @@ type claimResult struct {
 // maxClaimGroup bounds one statement's rows.
 const maxClaimGroup = 256
 
-func newClaims(pool *pgxpool.Pool) *claims {
-	return &claims{pool: pool, in: make(chan *claimReq, 4*maxClaimGroup)}
-}
-
-// run writes groups until ctx ends. Several writers let a group form while another commits.
-func (c *claims) run(ctx context.Context, writers int) {
-	for range writers {
-		go func() {
-			for {
-				var first *claimReq
-				select {
-				case <-ctx.Done():
-					return
-				case first = <-c.in:
-				}
-				group := []*claimReq{first}
-			fill:
-				for len(group) < maxClaimGroup {
-					select {
-					case r := <-c.in:
-						group = append(group, r)
-					default:
-						break fill
-					}
-				}
-				c.write(group)
-			}
-		}()
-	}
+func newClaims(pool *pgxpool.Pool, writers int) *claims {
+	c := &claims{pool: pool}
+	c.groups = newGroups(writers, maxClaimGroup, c.write)
+	return c
 }
 
 // claim records one request's key and status row, reporting whether this request owns
 // the key (false: the key was there already).
 func (c *claims) claim(ctx context.Context, ch, key string, hash []byte, rec *schemas.Payment) (bool, error) {
-	r := &claimReq{ctx: ctx, ch: ch, key: key, hash: hash, rec: rec, done: make(chan claimResult, 1)}
-	select {
-	case c.in <- r:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
+	r := &claimReq{ch: ch, key: key, hash: hash, rec: rec, done: make(chan claimResult, 1)}
+	c.groups.add(r)
 	select {
 	case res := <-r.done:
 		return res.claimed, res.err

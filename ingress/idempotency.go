@@ -192,11 +192,44 @@ func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
 }
 
 func (s *Server) keepAnswer(ctx context.Context, ch, key string, rec *recorder, async bool) error {
-	pool := s.pool
 	if async {
-		pool = s.asyncPool
+		s.answers.add(keptAnswer{ch: ch, key: key, status: rec.status, contentType: rec.header.Get("Content-Type"), body: rec.body.Bytes()})
+		return nil
 	}
-	_, err := pool.Exec(ctx, `UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, body = $5
+	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, body = $5
 		WHERE channel_key = $1 AND idem_key = $2`, ch, key, rec.status, rec.header.Get("Content-Type"), rec.body.Bytes())
 	return err
+}
+
+// keptAnswer is an answer to store under its key.
+type keptAnswer struct {
+	ch, key     string
+	status      int
+	contentType string
+	body        []byte
+}
+
+// maxAnswerGroup bounds one statement's rows.
+const maxAnswerGroup = 512
+
+// writeAnswers stores a group of answers in one statement without waiting for the disk.
+// Nobody waits for it: until it is written, a retry finds its key in flight and waits.
+func (s *Server) writeAnswers(group []keptAnswer) {
+	n := len(group)
+	chs, keys, types := make([]string, n), make([]string, n), make([]string, n)
+	statuses := make([]int32, n)
+	bodies := make([][]byte, n)
+	for i, a := range group {
+		chs[i], keys[i], statuses[i], types[i], bodies[i] = a.ch, a.key, int32(a.status), a.contentType, a.body
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := s.asyncPool.Exec(ctx, `UPDATE idempotency_keys k SET state = 'done', status = a.status, content_type = a.content_type, body = a.body
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[]) AS a(channel_key, idem_key, status, content_type, body)
+		WHERE k.channel_key = a.channel_key AND k.idem_key = a.idem_key`, customPlan, chs, keys, statuses, types, bodies)
+	if err != nil {
+		// The keys stay in flight: their retries wait, then take them over after abandonAfter
+		// and produce the same payment ids again, which the pipeline posts once.
+		s.log.Error("keeping idempotent answers", "answers", n, "err", err)
+	}
 }

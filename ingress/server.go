@@ -56,7 +56,7 @@ type Server struct {
 	serde      *schemas.Serde
 	waiters    waiters
 	claims     *claims
-	stopClaims context.CancelFunc
+	answers    *groups[keptAnswer]
 	feePreview func(context.Context, *schemas.Payment) ([]schemas.FeeLine, error)
 	log        *slog.Logger
 	ready      func(context.Context) error
@@ -87,10 +87,8 @@ func NewServer(cfg Config) *Server {
 		}
 	}
 	if s.pool != nil {
-		s.claims = newClaims(s.pool)
-		ctx, cancel := context.WithCancel(context.Background())
-		s.stopClaims = cancel
-		s.claims.run(ctx, claimWriters)
+		s.claims = newClaims(s.pool, claimWriters)
+		s.answers = newGroups(answerWriters, maxAnswerGroup, s.writeAnswers)
 	}
 	if s.webhooks == nil {
 		s.webhooks = webhooks.NewDispatcher(s.pool, s.channels, s.log)
@@ -157,14 +155,18 @@ func (s *Server) RunMaintenance(ctx context.Context) {
 	}
 }
 
-// claimWriters is how many claim groups may be written at once.
-const claimWriters = 4
+// How many groups may be written at once: several let a group form while another commits.
+const (
+	claimWriters  = 4
+	answerWriters = 2
+)
 
 // Close releases the server's own connections and goroutines; the pool given in Config
 // stays open.
 func (s *Server) Close() {
-	if s.stopClaims != nil {
-		s.stopClaims()
+	if s.claims != nil {
+		s.claims.groups.close()
+		s.answers.close()
 	}
 	if s.asyncPool != nil && s.asyncPool != s.pool {
 		s.asyncPool.Close()
