@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
 
 	"github.com/paystream/paystream/schemas"
 )
@@ -69,11 +68,11 @@ func (c *claims) write(group []*claimReq) {
 	chs, keys, ids, types, currencies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	srcs, dsts, refs := make([]string, n), make([]string, n), make([]string, n)
 	hashes := make([][]byte, n)
-	amounts := make([]decimal.Decimal, n)
+	amounts := make([]string, n) // as text: pgx encodes a []decimal.Decimal by reflection
 	created := make([]time.Time, n)
 	for i, r := range rows {
 		chs[i], keys[i], hashes[i], ids[i], types[i] = r.ch, r.key, r.hash, r.rec.PaymentID, statusType(r.rec)
-		amounts[i], currencies[i], srcs[i], dsts[i] = r.rec.Amount.Amount, r.rec.Amount.Currency, r.rec.PayerWallet, r.rec.PayeeWallet
+		amounts[i], currencies[i], srcs[i], dsts[i] = r.rec.Amount.Amount.String(), r.rec.Amount.Currency, r.rec.PayerWallet, r.rec.PayeeWallet
 		refs[i], created[i] = r.rec.Reference, r.rec.CreatedAt
 	}
 	// The group is written even if a request in it gave up: its retry will find the key.
@@ -82,7 +81,7 @@ func (c *claims) write(group []*claimReq) {
 	claimed := map[[2]string]bool{}
 	q, err := c.pool.Query(ctx,
 		`WITH input AS (
-		     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::numeric[],
+		     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
 		                          $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])
 		         AS t(channel_key, idem_key, request_hash, payment_id, type, amount, currency, src, dst, ref, created_at)),
 		 k AS (
@@ -92,7 +91,7 @@ func (c *claims) write(group []*claimReq) {
 		 st AS (
 		     INSERT INTO payment_status (payment_id, channel_key, type, status, amount, currency,
 		         source_wallet_id, destination_wallet_id, reference, created_at)
-		     SELECT i.payment_id, i.channel_key, i.type, 'accepted', i.amount, i.currency,
+		     SELECT i.payment_id, i.channel_key, i.type, 'accepted', i.amount::numeric, i.currency,
 		            nullif(i.src, ''), nullif(i.dst, ''), nullif(i.ref, ''), i.created_at
 		     FROM input i JOIN k USING (channel_key, idem_key)
 		     ON CONFLICT (payment_id) DO NOTHING)

@@ -30,8 +30,10 @@ func decodeStrict(body []byte, v any) *problem.Problem {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problem.New(http.StatusBadRequest, "invalid_json", "the body must be a JSON object")
 	}
-	if err := checkDuplicateKeys(json.NewDecoder(bytes.NewReader(body))); err != nil {
-		return problem.New(http.StatusBadRequest, "invalid_json", err.Error())
+	if mayRepeatKey(body) {
+		if err := checkDuplicateKeys(json.NewDecoder(bytes.NewReader(body))); err != nil {
+			return problem.New(http.StatusBadRequest, "invalid_json", err.Error())
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
