@@ -82,7 +82,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				"this channel is limited to "+strconv.Itoa(ch.RateLimit)+" requests per second"))
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &readBody{Reader: bytes.NewReader(body), b: body}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), channelKey{}, ch)))
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -72,8 +71,7 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 			problem.Write(w, p)
 			return
 		}
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		body := bodyOf(r)
 		h := sha256.New()
 		h.Write([]byte(r.Method + "\n" + r.URL.RequestURI() + "\n"))
 		h.Write(body)

@@ -12,11 +12,30 @@ import (
 	"github.com/paystream/paystream/ingress/problem"
 )
 
+// readBody is a request body authenticate has read (the signature covers it): handlers
+// and middleware after it take the bytes from bodyOf rather than reading and copying it
+// again.
+type readBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*readBody) Close() error { return nil }
+
+// bodyOf returns the request's body. Reading it with bodyOf leaves it readable.
+func bodyOf(r *http.Request) []byte {
+	if rb, ok := r.Body.(*readBody); ok {
+		return rb.b
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body = &readBody{Reader: bytes.NewReader(b), b: b}
+	return b
+}
+
 // readStrict reads the request body into v with decodeStrict; on a problem it answers it
 // and reports false. The body stays readable for whoever reads it next.
 func readStrict(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	body := bodyOf(r)
 	if p := decodeStrict(body, v); p != nil {
 		problem.Write(w, p)
 		return false

@@ -1,14 +1,12 @@
 package ingress
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,8 +55,6 @@ func (s *Server) paymentRoute() http.Handler {
 			problem.Write(w, p)
 			return
 		}
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec, p := s.paymentRecord(r)
 		if p != nil {
 			problem.Write(w, p)
@@ -69,7 +65,6 @@ func (s *Server) paymentRoute() http.Handler {
 			problem.Write(w, p)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		claim := func(ctx context.Context, ch, key string, hash []byte) (bool, error) {
 			return s.claims.claim(ctx, ch, key, hash, rec)
 		}
@@ -86,9 +81,8 @@ func (s *Server) paymentRoute() http.Handler {
 
 // paymentRecord reads and checks a payment request and builds its record.
 func (s *Server) paymentRecord(r *http.Request) (*schemas.Payment, *problem.Problem) {
-	body, _ := io.ReadAll(r.Body)
 	var req PaymentRequest
-	if p := decodeStrict(body, &req); p != nil {
+	if p := decodeStrict(bodyOf(r), &req); p != nil {
 		return nil, p
 	}
 	parsed, p := req.validate(s.currencyExponent)
