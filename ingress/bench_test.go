@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paystream/paystream/internal/gcsettings"
+
 	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/ingress/client"
 	"github.com/paystream/paystream/internal/testenv"
@@ -25,6 +27,7 @@ import (
 // all on this machine. It reports accepted/s and the p50 and p99 latency of an answer.
 // Run: go test -run '^$' -bench AcceptPayments -benchtime 20000x ./ingress/
 func BenchmarkAcceptPayments(b *testing.B) {
+	gcsettings.Apply() // the collector runs as in the paystream binary
 	ctx := context.Background()
 	db := testenv.DurablePostgres(b)
 	key, _ := channels.ParseMasterKey(channels.NewMasterKey())

@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/paystream/paystream/internal/config"
+	"github.com/paystream/paystream/internal/gcsettings"
 	"github.com/paystream/paystream/internal/logging"
 )
 
@@ -47,6 +48,7 @@ type app struct {
 }
 
 func main() {
+	gcsettings.Apply()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

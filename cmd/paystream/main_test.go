@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paystream/paystream/internal/gcsettings"
+
 	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/internal/testenv"
 	"github.com/paystream/paystream/ledger"
@@ -18,6 +20,7 @@ import (
 // codes, leftovers) without a separate build.
 func TestMain(m *testing.M) {
 	if os.Getenv("PAYSTREAM_RUN_MAIN") == "1" {
+		gcsettings.Apply() // as main does
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	testenv.Main(m)
