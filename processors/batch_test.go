@@ -72,3 +72,32 @@ func TestBatchPreparerSeesWholeBatchesAndRetriesThem(t *testing.T) {
 		t.Errorf("prepared %d distinct records, want 3000", got)
 	}
 }
+
+// In a fused hop the runner takes the batch one stage at a time, so a BatchPreparer that
+// is not the hop's first stage still sees every item of the batch before processing it.
+func TestBatchPreparerLaterInAFusedHopSeesWholeBatches(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	c.topics(t, []catalog.Topic{topicIn, topicMid, topicOut})
+	produced := c.produce(t, topicIn, 2000, 20, nil)
+
+	stage := &batchStage{prepared: map[string]bool{}, failFirst: 2}
+	hop := Hop{Stages: []Definition{
+		{Name: "first", Input: topicIn, Group: groupA, Outputs: []catalog.Topic{topicMid}, Stage: copyStage(topicMid, nil)},
+		{Name: "batched", Input: topicMid, Group: groupB, Outputs: []catalog.Topic{topicOut}, Stage: stage},
+	}}
+	r := start(testConfig(c, "w", 500), hop, testMetrics(t), quietLog())
+	c.waitCaughtUp(t, groupA, topicIn, 30*time.Second)
+	r.stop(t)
+
+	checkExactlyOnce(t, decodeAll(t, c.readAll(t, topicMid)), produced, 1)
+	if stage.unseen != 0 {
+		t.Errorf("%d records were processed by the second stage without being prepared", stage.unseen)
+	}
+	if stage.maxBatch < 2 {
+		t.Errorf("largest prepared batch %d: the second stage is not seeing batches", stage.maxBatch)
+	}
+	if got := len(stage.prepared); got != 2000 {
+		t.Errorf("prepared %d distinct records, want 2000", got)
+	}
+}

@@ -354,27 +354,7 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	produceCtx := context.WithoutCancel(ctx)
 	produce := func(r *kgo.Record) { sess.Produce(produceCtx, r, promise.Promise()) }
 	t := newTally()
-	var transient error
-	decoded, err := w.prepare(ctx, recs)
-	if err != nil {
-		transient = err
-		w.log.Warn("transient error preparing the batch; aborting it to retry", "hop", w.hop.Name(), "err", err)
-	}
-	for i, r := range recs {
-		if transient != nil {
-			break
-		}
-		var pre *decodedRecord
-		if decoded != nil {
-			pre = &decoded[i]
-		}
-		if err := w.processRecord(ctx, r, pre, produce, t); err != nil {
-			transient = err
-			w.log.Warn("transient error; aborting the batch to retry it", "topic", r.Topic,
-				"partition", r.Partition, "offset", r.Offset, "err", err)
-			break
-		}
-	}
+	transient := w.process(ctx, recs, produce, t)
 	if transient == nil {
 		w.produceChangelog(produce)
 	}
@@ -423,36 +403,88 @@ type item struct {
 	headers map[string]string
 }
 
-// decodedRecord is a record decoded ahead of processing, for a BatchPreparer.
-type decodedRecord struct {
-	value any
-	err   error
+// pending is an item of the batch waiting for the hop's next stage.
+type pending struct {
+	origin  *kgo.Record // the input record it comes from
+	forward []kgo.RecordHeader
+	it      item
 }
 
-// prepare decodes the batch and hands it to the hop's first stage when that stage is a
-// BatchPreparer; otherwise it does nothing and returns nil.
-func (w *worker) prepare(ctx context.Context, recs []*kgo.Record) ([]decodedRecord, error) {
+// process runs a batch through the hop's stages one stage at a time: every item of the
+// batch through the first stage, then every output meant for the second, and so on, so
+// each stage that is a BatchPreparer sees all of its items at once, fused or not. Order
+// within a topic partition is kept, since each stage takes its items in input order.
+// Poison records go to a dead-letter topic; the error it returns is transient and means
+// the batch must be aborted.
+func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*kgo.Record), t *tally) error {
 	first := w.hop.Stages[0]
-	bp, ok := first.Stage.(BatchPreparer)
-	if !ok {
-		return nil, nil
-	}
-	decoded := make([]decodedRecord, len(recs))
-	ins := make([]*Input, 0, len(recs))
-	for i, r := range recs {
+	items := make([]pending, 0, len(recs))
+	for _, r := range recs {
 		v, err := w.codec.Decode(catalog.Topic(r.Topic), r.Value)
-		decoded[i] = decodedRecord{value: v, err: err}
-		if err == nil && catalog.Topic(r.Topic) == first.Input {
-			ins = append(ins, &Input{Topic: first.Input, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: v})
+		if err != nil {
+			w.deadLetter(first.Name, catalog.Topic(r.Topic), r.Key, r.Value, "", fmt.Errorf("decoding: %w", err), r, produce, t)
+			continue
+		}
+		headers := make(map[string]string, len(r.Headers))
+		for _, h := range r.Headers {
+			headers[h.Key] = string(h.Value)
+		}
+		items = append(items, pending{origin: r, forward: forwardedHeaders(r.Headers),
+			it: item{topic: catalog.Topic(r.Topic), key: r.Key, value: v, raw: r.Value, headers: headers}})
+	}
+	for i, def := range w.hop.Stages {
+		if err := w.prepareStage(ctx, def, items); err != nil {
+			w.log.Warn("transient error preparing the batch; aborting it to retry", "hop", w.hop.Name(), "err", err)
+			return err
+		}
+		var next []pending
+		for _, p := range items {
+			if p.it.topic != def.Input {
+				continue
+			}
+			outs, err := w.call(ctx, i, def, p.origin, p.it, t)
+			if err != nil {
+				if !IsPermanent(err) {
+					w.log.Warn("transient error; aborting the batch to retry it", "topic", p.origin.Topic,
+						"partition", p.origin.Partition, "offset", p.origin.Offset, "err", err)
+					return err
+				}
+				w.deadLetter(def.Name, p.it.topic, p.it.key, p.it.raw, paymentOf(p.it.value), err, p.origin, produce, t)
+				continue
+			}
+			for _, o := range outs {
+				produce(&kgo.Record{Topic: string(o.topic), Key: o.key, Value: o.raw, Headers: p.forward})
+				t.out[[2]string{def.Name, string(o.topic)}]++
+				if i+1 < len(w.hop.Stages) && o.topic == w.hop.Stages[i+1].Input {
+					next = append(next, pending{origin: p.origin, forward: p.forward, it: o})
+				}
+			}
+		}
+		items = next
+	}
+	return nil
+}
+
+// prepareStage hands a BatchPreparer stage the items meant for it.
+func (w *worker) prepareStage(ctx context.Context, def Definition, items []pending) error {
+	bp, ok := def.Stage.(BatchPreparer)
+	if !ok {
+		return nil
+	}
+	ins := make([]*Input, 0, len(items))
+	for _, p := range items {
+		if p.it.topic == def.Input {
+			ins = append(ins, &Input{Topic: def.Input, Partition: p.origin.Partition, Offset: p.origin.Offset,
+				Key: p.it.key, Value: p.it.value, Headers: p.it.headers})
 		}
 	}
 	if len(ins) == 0 {
-		return decoded, nil
+		return nil
 	}
 	if err := safePrepare(ctx, bp, ins); err != nil {
-		return nil, fmt.Errorf("preparing batch for %s: %w", first.Name, err)
+		return fmt.Errorf("preparing batch for %s: %w", def.Name, err)
 	}
-	return decoded, nil
+	return nil
 }
 
 // safePrepare turns a panic in Prepare into an error: the batch is retried, and a stage
@@ -465,55 +497,6 @@ func safePrepare(ctx context.Context, bp BatchPreparer, ins []*Input) (err error
 		}
 	}()
 	return bp.Prepare(ctx, ins)
-}
-
-// processRecord runs one input record through the hop's stages. Poison records go to a
-// dead-letter topic; the error it returns is transient. pre, when not nil, is the record
-// already decoded.
-func (w *worker) processRecord(ctx context.Context, r *kgo.Record, pre *decodedRecord, produce func(*kgo.Record), t *tally) error {
-	first := w.hop.Stages[0]
-	var v any
-	var err error
-	if pre != nil {
-		v, err = pre.value, pre.err
-	} else {
-		v, err = w.codec.Decode(catalog.Topic(r.Topic), r.Value)
-	}
-	if err != nil {
-		w.deadLetter(first.Name, catalog.Topic(r.Topic), r.Key, r.Value, "", fmt.Errorf("decoding: %w", err), r, produce, t)
-		return nil
-	}
-	headers := make(map[string]string, len(r.Headers))
-	for _, h := range r.Headers {
-		headers[h.Key] = string(h.Value)
-	}
-	items := []item{{topic: catalog.Topic(r.Topic), key: r.Key, value: v, raw: r.Value, headers: headers}}
-	forward := forwardedHeaders(r.Headers)
-	for i, def := range w.hop.Stages {
-		var next []item
-		for _, it := range items {
-			if it.topic != def.Input {
-				continue
-			}
-			outs, err := w.call(ctx, i, def, r, it, t)
-			if err != nil {
-				if !IsPermanent(err) {
-					return err
-				}
-				w.deadLetter(def.Name, it.topic, it.key, it.raw, paymentOf(it.value), err, r, produce, t)
-				continue
-			}
-			for _, o := range outs {
-				produce(&kgo.Record{Topic: string(o.topic), Key: o.key, Value: o.raw, Headers: forward})
-				t.out[[2]string{def.Name, string(o.topic)}]++
-				if i+1 < len(w.hop.Stages) && o.topic == w.hop.Stages[i+1].Input {
-					next = append(next, o)
-				}
-			}
-		}
-		items = next
-	}
-	return nil
 }
 
 // forwardedHeaders are the input headers outputs keep (tracing, for one): all but the
