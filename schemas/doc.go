@@ -28,4 +28,13 @@
 // an id this process does not know (a newer writer) is then fetched from the registry once
 // and read into the Go type of its record name, so readers may be upgraded after writers.
 // Without a registry, upgrade readers before writers.
+//
+// # Codecs
+//
+// Payment and PaymentOutcome, which every payment stage reads and writes, have a
+// hand-written codec for one schema version (fastcodec.go, the kind's fast field): the
+// bytes goavro writes (map entries in sorted key order, where goavro's order is random),
+// and the values and errors the generic path (native, goavro, guard, fromNative) gives.
+// Every other record and version, and any schema learned from the registry, goes through
+// the generic path.
 package schemas

@@ -27,16 +27,17 @@ type kind struct {
 	topics []catalog.Topic // topics whose values use it
 	typ    reflect.Type    // the Go struct
 	newRec func() record
+	fast   int // the version newRec's fastRecord codes by hand, 0 for none
 }
 
 // kinds lists every schema, the topics that carry it and its newest version.
 func kinds() []kind {
 	return []kind{
-		{name: "payment", base: 100, latest: 2, typ: reflect.TypeFor[Payment](),
+		{name: "payment", base: 100, latest: 2, fast: 2, typ: reflect.TypeFor[Payment](),
 			newRec: func() record { return &Payment{} },
 			topics: []catalog.Topic{catalog.PaymentsRequested, catalog.PaymentsValidated, catalog.PaymentsScreened,
 				catalog.PaymentsPriced, catalog.PaymentsRewarded, catalog.PaymentsRouted}},
-		{name: "payment_outcome", base: 200, latest: 2, typ: reflect.TypeFor[PaymentOutcome](),
+		{name: "payment_outcome", base: 200, latest: 2, fast: 2, typ: reflect.TypeFor[PaymentOutcome](),
 			newRec: func() record { return &PaymentOutcome{} }, topics: []catalog.Topic{catalog.PaymentsOutcomes}},
 		{name: "connector_request", base: 300, latest: 1, typ: reflect.TypeFor[ConnectorRequest](),
 			newRec: func() record { return &ConnectorRequest{} }, topics: []catalog.Topic{catalog.ConnectorRequests}},
@@ -70,6 +71,10 @@ func (s Schema) File() string {
 	}
 	return fmt.Sprintf("avro/%s.v%d.avsc", s.Name, s.Version)
 }
+
+// fast reports whether the hand-written codec of fastcodec.go reads and writes this
+// version. A schema learned from the registry never is: its text is not ours.
+func (s Schema) fast() bool { return s.Version != 0 && s.Version == s.kind.fast }
 
 // Latest reports whether writers use this version.
 func (s Schema) Latest() bool { return s.Version == s.kind.latest }
