@@ -1,16 +1,6 @@
 package ingress
 
-import (
-	"sync"
-
-	"github.com/jackc/pgx/v5"
-)
-
-// customPlan runs a statement as PostgreSQL's unnamed statement, planned afresh with its
-// parameters each time. A group statement joins a table with unnest($1...): prepared, it
-// would soon get a generic plan made when the table was small, which hashes the whole
-// table on every call as it grows, and keeps it until the next ANALYZE.
-const customPlan = pgx.QueryExecModeExec
+import "sync"
 
 // groups gathers the items of concurrent requests so a few writers can write them many to
 // a statement: a database round trip and a commit are shared by everything that arrived

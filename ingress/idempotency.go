@@ -224,7 +224,7 @@ func (s *Server) writeAnswers(group []keptAnswer) {
 	defer cancel()
 	_, err := s.asyncPool.Exec(ctx, `UPDATE idempotency_keys k SET state = 'done', status = a.status, content_type = a.content_type, body = a.body
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[]) AS a(channel_key, idem_key, status, content_type, body)
-		WHERE k.channel_key = a.channel_key AND k.idem_key = a.idem_key`, customPlan, chs, keys, statuses, types, bodies)
+		WHERE k.channel_key = a.channel_key AND k.idem_key = a.idem_key`, chs, keys, statuses, types, bodies)
 	if err != nil {
 		// The keys stay in flight: their retries wait, then take them over after abandonAfter
 		// and produce the same payment ids again, which the pipeline posts once.

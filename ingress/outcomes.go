@@ -115,7 +115,7 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 		 RETURNING p.payment_id, p.channel_key, p.type, p.status, coalesce(p.reason_code, ''), p.amount, p.currency,
 		           coalesce(p.source_wallet_id, ''), coalesce(p.destination_wallet_id, ''), coalesce(p.reference, ''),
 		           p.detail, p.created_at, p.completed_at, p.outcome_event`,
-		customPlan, ids, statuses, reasons, details, ats, events)
+		ids, statuses, reasons, details, ats, events)
 	if err != nil {
 		return fmt.Errorf("applying outcomes: %w", err)
 	}

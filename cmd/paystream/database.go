@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/internal/localpg"
+	"github.com/paystream/paystream/internal/pgpool"
 )
 
 // devDatabase is the database paystream uses on its private server.
@@ -94,11 +95,7 @@ func connect(a *app) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.New(a.ctx, url)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
-	}
-	return pool, nil
+	return pgpool.Open(a.ctx, url)
 }
 
 // runningDevURL returns the URL a running `paystream dev` on dataDir left behind.

@@ -26,6 +26,7 @@ import (
 	"github.com/paystream/paystream/ingress/client"
 	"github.com/paystream/paystream/ingress/problem"
 	"github.com/paystream/paystream/internal/localkafka"
+	"github.com/paystream/paystream/internal/pgpool"
 	"github.com/paystream/paystream/internal/topics"
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/ledger/migrations"
@@ -146,8 +147,8 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 		return s, err
 	}
 	a.log.Info("database migrated", "applied", len(res.Applied), "version", res.Current)
-	if s.pool, err = pgxpool.New(ctx, s.db.url); err != nil {
-		return s, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	if s.pool, err = pgpool.Open(ctx, s.db.url); err != nil {
+		return s, err
 	}
 
 	s.brokers = a.cfg.KafkaBrokers

@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/paystream/paystream/internal/localpg"
+	"github.com/paystream/paystream/internal/pgpool"
 	"github.com/paystream/paystream/ledger/migrations"
 )
 
@@ -37,7 +36,7 @@ func DurablePostgres(tb testing.TB) *DB {
 	if _, err := migrations.Up(ctx, url); err != nil {
 		tb.Fatalf("testenv: %v", err)
 	}
-	pool, err := pgxpool.New(ctx, url)
+	pool, err := pgpool.Open(ctx, url)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/internal/localpg"
+	"github.com/paystream/paystream/internal/pgpool"
 	"github.com/paystream/paystream/ledger/migrations"
 )
 
@@ -77,7 +78,7 @@ func Postgres(t testing.TB) *DB {
 		t.Fatalf("testenv: creating database %s: %v", name, err)
 	}
 	dbURL := withDatabase(host.adminURL, name)
-	pool, err := pgxpool.New(ctx, dbURL)
+	pool, err := pgpool.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
