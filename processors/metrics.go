@@ -16,6 +16,8 @@ type Metrics struct {
 	retries     *prometheus.CounterVec
 	batchSize   *prometheus.HistogramVec
 	txnLatency  *prometheus.HistogramVec
+	stageTime   *prometheus.HistogramVec
+	endTime     *prometheus.HistogramVec
 	consumerLag *prometheus.GaugeVec
 }
 
@@ -52,13 +54,23 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from beginning a transaction to its end, by result.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"hop", "result"}),
+		stageTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "paystream", Subsystem: "stage", Name: "batch_seconds",
+			Help:    "Time a stage spent on one batch: preparing it (a BatchPreparer's database work) and processing its records.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"stage", "phase"}),
+		endTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "paystream", Subsystem: "hop", Name: "end_seconds",
+			Help:    "Time ending a transaction took: flushing its records, committing its offsets and its end marker.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"hop"}),
 		consumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "paystream", Subsystem: "hop", Name: "consumer_lag_records",
 			Help: "Records behind the high watermark at the last fetch, per input partition.",
 		}, []string{"hop", "topic", "partition"}),
 	}
 	for _, c := range []prometheus.Collector{m.recordsIn, m.recordsOut, m.rejections, m.dlq,
-		m.retries, m.batchSize, m.txnLatency, m.consumerLag} {
+		m.retries, m.batchSize, m.txnLatency, m.stageTime, m.endTime, m.consumerLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering runner metrics: %w", err)
 		}

@@ -19,7 +19,12 @@ type Definition struct {
 	Outputs []catalog.Topic
 	// Stateful stages get their State restored from Group.Changelog() on assignment.
 	Stateful bool
-	Stage    Stage
+	// SharedInput marks an input that is written by more than the stage before this one
+	// (risk's review decisions resume payments on payments.screened). A fused plan starts
+	// a hop at such a stage: a hop consumes only its first stage's input, and records
+	// written to a later one from outside would otherwise never be read.
+	SharedInput bool
+	Stage       Stage
 }
 
 // ErrUnknownStage is returned for a stage name the registry does not hold.
@@ -130,7 +135,7 @@ func (r *Registry) Plan(names []string, fuse bool) ([]Hop, error) {
 			return nil, fmt.Errorf("planning hops: stage %s named twice", n)
 		}
 		seen[n] = true
-		if fuse && len(hops) > 0 {
+		if fuse && len(hops) > 0 && !d.SharedInput {
 			last := &hops[len(hops)-1]
 			if prev := last.Stages[len(last.Stages)-1]; prev.writes(d.Input) {
 				last.Stages = append(last.Stages, d)

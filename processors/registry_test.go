@@ -21,6 +21,8 @@ func TestPlan(t *testing.T) {
 		testDef("b", "t2", "t3"),
 		testDef("c", "t3", "t4"),
 		testDef("x", "t9", "t10"),
+		shared(testDef("d", "t4", "t5")),
+		testDef("e", "t5", "t6"),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +39,8 @@ func TestPlan(t *testing.T) {
 		{"a,b,x", true, "a+b x", nil},
 		{"b, c", true, "b+c", nil},
 		{"c,b", true, "c b", nil},
+		{"a,b,c,d,e", true, "a+b+c d+e", nil}, // d's input has writers of its own: d starts a hop
+		{"c,d", false, "c d", nil},
 		{"a,nope", false, "", ErrUnknownStage},
 		{"", false, "", nil},
 		{"a,a", true, "", nil},
@@ -154,4 +158,9 @@ func TestRunnerRunsNamedStagesUntilCancelled(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 	checkExactlyOnce(t, decodeAll(t, c.readAll(t, topicOut)), produced, 2)
+}
+
+func shared(d Definition) Definition {
+	d.SharedInput = true
+	return d
 }

@@ -361,10 +361,12 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	if w.beforeEnd != nil {
 		w.beforeEnd(sess.Client())
 	}
-	perr := promise.Err()
+	ending := time.Now()
+	perr := promise.Err() // waits for the records to be acknowledged
 	endCtx, cancel := w.endContext(ctx)
 	defer cancel()
 	committed, err := sess.End(endCtx, kgo.TransactionEndTry(transient == nil && perr == nil))
+	w.m.endTime.WithLabelValues(w.hop.Name()).Observe(time.Since(ending).Seconds())
 	result := "abort"
 	if committed {
 		result = "commit"
@@ -433,10 +435,13 @@ func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*
 			it: item{topic: catalog.Topic(r.Topic), key: r.Key, value: v, raw: r.Value, headers: headers}})
 	}
 	for i, def := range w.hop.Stages {
+		began := time.Now()
 		if err := w.prepareStage(ctx, def, items); err != nil {
 			w.log.Warn("transient error preparing the batch; aborting it to retry", "hop", w.hop.Name(), "err", err)
 			return err
 		}
+		prepared := time.Now()
+		w.m.stageTime.WithLabelValues(def.Name, "prepare").Observe(prepared.Sub(began).Seconds())
 		var next []pending
 		for _, p := range items {
 			if p.it.topic != def.Input {
@@ -460,6 +465,7 @@ func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*
 				}
 			}
 		}
+		w.m.stageTime.WithLabelValues(def.Name, "process").Observe(time.Since(prepared).Seconds())
 		items = next
 	}
 	return nil

@@ -16,7 +16,7 @@ type runCmd struct {
 
 func (runCmd) Help() string {
 	return "Runs payment stages as exactly-once workers: " + strings.Join(allStages, ", ") + ". " +
-		"Each stage is its own hop unless PAYSTREAM_FUSE_STAGES is set. Workers are named by PAYSTREAM_INSTANCE_ID " +
+		"Consecutive stages share one hop unless PAYSTREAM_FUSE_STAGES=false. Workers are named by PAYSTREAM_INSTANCE_ID " +
 		"(default the host name): keep it stable across restarts. Kafka is PAYSTREAM_KAFKA_BROKERS or the running dev " +
 		"broker; PostgreSQL is PAYSTREAM_DATABASE_URL or the running dev's. SIGTERM stops within 10 s."
 }
