@@ -43,7 +43,8 @@ func (l *Ledger) EnsureVATRate(ctx context.Context, subsidiary string, v VATRate
 // are absent from the map. The fee stage reads a whole batch's wallets this way.
 func (l *Ledger) WalletFactsOf(ctx context.Context, ids []WalletID) (map[WalletID]WalletFacts, error) {
 	rows, err := l.pool.Query(ctx, `SELECT w.id, w.subsidiary_id, w.fee_group, w.wallet_type, w.status, u.kind, u.kyc_level
-		FROM wallets w JOIN users u ON u.id = w.user_id WHERE w.id = ANY ($1)`, ids)
+		FROM wallets w JOIN LATERAL (SELECT kind, kyc_level FROM users WHERE id = w.user_id LIMIT 1) u ON true
+		WHERE w.id = ANY ($1)`, ids) // per wallet, as Parties reads users
 	if err != nil {
 		return nil, fmt.Errorf("reading wallet facts: %w", err)
 	}

@@ -18,11 +18,17 @@ type Party struct {
 
 // Parties reads the named wallets with their users and main accounts in currency. Wallets
 // that do not exist are absent from the map; an empty currency reads no account.
+//
+// The user and the account are read per wallet (LATERAL ... LIMIT 1, which the planner
+// cannot turn into a join): as a plain join, statistics taken while the tables were young
+// made it scan every account once per wallet, 16 ms for a batch of 95 wallets.
 func (l *Ledger) Parties(ctx context.Context, currency string, ids ...WalletID) (map[WalletID]Party, error) {
 	rows, err := l.pool.Query(ctx, `SELECT w.id, w.user_id, w.subsidiary_id, w.status, w.fee_group,
 		       u.kind, u.kyc_level, u.status, a.id, coalesce(a.frozen, false), coalesce(a.closed, false)
-		FROM wallets w JOIN users u ON u.id = w.user_id
-		LEFT JOIN accounts a ON a.wallet_id = w.id AND a.currency = $2 AND a.purpose = 'main'
+		FROM wallets w
+		JOIN LATERAL (SELECT kind, kyc_level, status FROM users WHERE id = w.user_id LIMIT 1) u ON true
+		LEFT JOIN LATERAL (SELECT id, frozen, closed FROM accounts
+		                   WHERE wallet_id = w.id AND currency = $2 AND purpose = 'main' LIMIT 1) a ON true
 		WHERE w.id = ANY($1)`, ids, currency)
 	if err != nil {
 		return nil, fmt.Errorf("reading wallet parties: %w", err)
