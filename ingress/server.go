@@ -57,6 +57,7 @@ type Server struct {
 	waiters    waiters
 	claims     *claims
 	answers    *groups[keptAnswer]
+	claimPool  *pgxpool.Pool // the claims' own, when it could be opened
 	feePreview func(context.Context, *schemas.Payment) ([]schemas.FeeLine, error)
 	log        *slog.Logger
 	ready      func(context.Context) error
@@ -87,7 +88,19 @@ func NewServer(cfg Config) *Server {
 		}
 	}
 	if s.pool != nil {
-		s.claims = newClaims(s.pool, claimWriters)
+		// The claim statement only inserts, so a generic plan suits it whatever the tables
+		// hold; planning it afresh for every group (pgpool's default) cost more than
+		// running it.
+		cfg := s.pool.Config()
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "auto"
+		cfg.MaxConns = claimWriters
+		claimPool := s.pool
+		if p, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
+			claimPool, s.claimPool = p, p
+		} else {
+			s.log.Warn("no pool of its own for payment claims", "err", err)
+		}
+		s.claims = newClaims(claimPool, claimWriters)
 		s.answers = newGroups(answerWriters, maxAnswerGroup, s.writeAnswers)
 	}
 	if s.webhooks == nil {
@@ -157,7 +170,7 @@ func (s *Server) RunMaintenance(ctx context.Context) {
 
 // How many groups may be written at once: several let a group form while another commits.
 const (
-	claimWriters  = 4
+	claimWriters  = 3
 	answerWriters = 2
 )
 
@@ -170,5 +183,8 @@ func (s *Server) Close() {
 	}
 	if s.asyncPool != nil && s.asyncPool != s.pool {
 		s.asyncPool.Close()
+	}
+	if s.claimPool != nil {
+		s.claimPool.Close()
 	}
 }
