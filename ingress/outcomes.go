@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/paystream/paystream/ingress/webhooks"
 	"github.com/paystream/paystream/schemas"
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -144,14 +145,18 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("applying outcomes: %w", err)
 	}
+	hooks := make([]webhooks.Event, 0, len(done))
 	for _, c := range done {
 		payload, err := json.Marshal(map[string]any{"type": "payment." + c.payment.Status, "event_id": c.event, "payment": c.payment})
 		if err != nil {
 			return err
 		}
-		if _, err := s.webhooks.Enqueue(ctx, c.channel, "payment."+c.payment.Status, c.event, payload); err != nil {
-			return err
-		}
+		hooks = append(hooks, webhooks.Event{ChannelKey: c.channel, Type: "payment." + c.payment.Status, ID: c.event, Payload: payload})
+	}
+	if _, err := s.webhooks.EnqueueAll(ctx, hooks); err != nil {
+		return err
+	}
+	for _, c := range done {
 		s.waiters.wake(c.payment.ID)
 	}
 	return nil

@@ -68,6 +68,17 @@ func TestWebhookDeliveryIsSignedAndRetried(t *testing.T) {
 	if n, _ := d.Enqueue(ctx, ch.KeyID, "payment.failed", "evt-2", payload); n != 0 {
 		t.Errorf("queued %d deliveries of an event type nobody subscribed to", n)
 	}
+	// A batch queues what its events would one by one: evt-1 is queued already, payment.failed
+	// has no subscriber, another channel's event is not this webhook's. (The end-to-end
+	// scenario sees batches of outcomes queue and deliver.)
+	n, err := d.EnqueueAll(ctx, []webhooks.Event{
+		{ChannelKey: ch.KeyID, Type: "payment.succeeded", ID: "evt-1", Payload: payload},
+		{ChannelKey: ch.KeyID, Type: "payment.failed", ID: "evt-3", Payload: payload},
+		{ChannelKey: "other-channel", Type: "payment.succeeded", ID: "evt-4", Payload: payload},
+	})
+	if err != nil || n != 0 {
+		t.Fatalf("EnqueueAll queued %d, %v; want 0", n, err)
+	}
 
 	for i := 0; i < 100 && rc.count() < 3; i++ {
 		if _, err := d.DeliverDue(ctx); err != nil {

@@ -64,15 +64,35 @@ func NewDispatcher(pool *pgxpool.Pool, ch *channels.Store, log *slog.Logger) *Di
 		}}}
 }
 
+// Event is one event of a channel to deliver to its webhooks.
+type Event struct {
+	ChannelKey, Type, ID string
+	Payload              []byte
+}
+
 // Enqueue queues an event for every live webhook of the channel subscribed to its type.
 // Queuing the same event twice does nothing.
 func (d *Dispatcher) Enqueue(ctx context.Context, channelKey, eventType, eventID string, payload []byte) (int64, error) {
+	return d.EnqueueAll(ctx, []Event{{ChannelKey: channelKey, Type: eventType, ID: eventID, Payload: payload}})
+}
+
+// EnqueueAll queues many events in one statement, as Enqueue would one by one.
+func (d *Dispatcher) EnqueueAll(ctx context.Context, events []Event) (int64, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	chs, types, ids := make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
+	payloads := make([][]byte, len(events))
+	for i, e := range events {
+		chs[i], types[i], ids[i], payloads[i] = e.ChannelKey, e.Type, e.ID, e.Payload
+	}
 	tag, err := d.pool.Exec(ctx,
 		`INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload)
-		 SELECT id, $3, $2, $4 FROM webhooks
-		 WHERE channel_key = $1 AND deleted_at IS NULL AND $2 = ANY (event_types)
+		 SELECT w.id, e.id, e.type, e.payload
+		 FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) AS e(channel_key, type, id, payload)
+		 JOIN webhooks w ON w.channel_key = e.channel_key AND w.deleted_at IS NULL AND e.type = ANY (w.event_types)
 		 ON CONFLICT (webhook_id, event_id) DO NOTHING`,
-		channelKey, eventType, eventID, payload)
+		chs, types, ids, payloads)
 	if err != nil {
 		return 0, fmt.Errorf("queueing webhook deliveries: %w", err)
 	}
