@@ -270,11 +270,7 @@ func (s *Stage) grant(ctx context.Context, snap *snapshot, c Campaign, p *schema
 		account = a.ID
 		snap.budgets.Store(c.ID, account)
 	}
-	bal, err := s.led.Balance(ctx, account)
-	if err != nil {
-		return decimal.Decimal{}, false, err
-	}
-	return s.rules.grant(ctx, c.ID, p.PaymentID, customer, c.Kind, amount, bal.CreditsPosted)
+	return s.rules.grant(ctx, c.ID, p.PaymentID, customer, c.Kind, amount, account)
 }
 
 // usageKey names a payer wallet's usage of a campaign in the partition's state.
