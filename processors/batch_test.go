@@ -101,3 +101,60 @@ func TestBatchPreparerLaterInAFusedHopSeesWholeBatches(t *testing.T) {
 		t.Errorf("prepared %d distinct records, want 2000", got)
 	}
 }
+
+// finishStage counts its batches; Finish fails a few times like a database would.
+type finishStage struct {
+	mu         sync.Mutex
+	processed  int // since the last Finish
+	finished   int // batches finished
+	failFinish int
+}
+
+func (f *finishStage) Process(_ context.Context, in *Input, _ State) (Result, error) {
+	f.mu.Lock()
+	f.processed++
+	f.mu.Unlock()
+	m := in.Value.(msg)
+	m.Hops++
+	return Result{Outputs: []Output{{Topic: topicOut, Value: m}}}, nil
+}
+
+func (f *finishStage) Finish(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failFinish > 0 {
+		f.failFinish--
+		return errors.New("database is down")
+	}
+	if f.processed == 0 {
+		return errors.New("Finish called for a batch that processed nothing")
+	}
+	f.processed = 0
+	f.finished++
+	return nil
+}
+
+// Finish runs once per batch before it commits; a failing Finish aborts the batch, which
+// is retried and written once.
+func TestBatchFinisherRunsBeforeEachCommit(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	c.topics(t, []catalog.Topic{topicIn, topicOut})
+	produced := c.produce(t, topicIn, 2000, 20, nil)
+
+	stage := &finishStage{failFinish: 2}
+	m := testMetrics(t)
+	hop := Hop{Stages: []Definition{{Name: "finished", Input: topicIn, Group: groupA,
+		Outputs: []catalog.Topic{topicOut}, Stage: stage}}}
+	r := start(testConfig(c, "w", 300), hop, m, quietLog())
+	c.waitCaughtUp(t, groupA, topicIn, 30*time.Second)
+	r.stop(t)
+
+	checkExactlyOnce(t, decodeAll(t, c.readAll(t, topicOut)), produced, 1)
+	if stage.finished < 2000/300 {
+		t.Errorf("%d batches finished for 2,000 records in batches of at most 300", stage.finished)
+	}
+	if stage.failFinish != 0 {
+		t.Errorf("Finish was not retried: %d failures left", stage.failFinish)
+	}
+}

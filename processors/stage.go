@@ -32,6 +32,15 @@ type BatchPreparer interface {
 	Prepare(ctx context.Context, ins []*Input) error
 }
 
+// BatchFinisher is implemented by a stage with work to finish once per batch: the runner
+// calls Finish after every stage of the hop has processed the batch and before its Kafka
+// transaction commits. The loyalty stage commits its budget grants without waiting for
+// the disk and makes them durable here, with one wait per batch. An error from Finish is
+// transient: the batch is aborted and retried.
+type BatchFinisher interface {
+	Finish(ctx context.Context) error
+}
+
 // StageFunc adapts a function to Stage.
 type StageFunc func(ctx context.Context, in *Input, st State) (Result, error)
 

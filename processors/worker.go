@@ -468,7 +468,25 @@ func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*
 		w.m.stageTime.WithLabelValues(def.Name, "process").Observe(time.Since(prepared).Seconds())
 		items = next
 	}
+	for _, def := range w.hop.Stages {
+		if bf, ok := def.Stage.(BatchFinisher); ok {
+			if err := safeFinish(ctx, bf); err != nil {
+				w.log.Warn("transient error finishing the batch; aborting it to retry", "stage", def.Name, "err", err)
+				return fmt.Errorf("finishing batch for %s: %w", def.Name, err)
+			}
+		}
+	}
 	return nil
+}
+
+// safeFinish turns a panic in Finish into an error, as safePrepare does.
+func safeFinish(ctx context.Context, bf BatchFinisher) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("finish panicked: %v", p)
+		}
+	}()
+	return bf.Finish(ctx)
 }
 
 // prepareStage hands a BatchPreparer stage the items meant for it.

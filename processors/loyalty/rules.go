@@ -167,9 +167,9 @@ func (r *Rules) FundingPosting(ctx context.Context, campaignID, paymentID string
 // lock serialises grants. It is one statement, so one round trip and one commit: a grant
 // is made for every rewarded payment, and as five round trips and a transaction it held
 // the loyalty stage to a few hundred merchant payments a second.
-func (r *Rules) grant(ctx context.Context, campaignID, paymentID, payer string, kind Kind, amount decimal.Decimal, budget ledger.AccountID) (decimal.Decimal, bool, error) {
+func (r *Rules) grant(ctx context.Context, pool *pgxpool.Pool, campaignID, paymentID, payer string, kind Kind, amount decimal.Decimal, budget ledger.AccountID) (decimal.Decimal, bool, error) {
 	var prior, granted decimal.NullDecimal
-	err := r.pool.QueryRow(ctx, `WITH prior AS (
+	err := pool.QueryRow(ctx, `WITH prior AS (
 		     SELECT amount FROM campaign_grants WHERE campaign_id = $1 AND payment_id = $2),
 		 funded AS (
 		     SELECT coalesce(sum(credits_posted), 0) AS amount FROM account_balances WHERE account_id = $6),

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -48,6 +49,11 @@ type Stage struct {
 	rules *Rules
 	led   *ledger.Ledger
 	cfg   Config
+	pool  *pgxpool.Pool
+	// grants commits budget grants without waiting for the disk; Finish waits once per
+	// batch, before the batch's Kafka transaction commits, for all of them.
+	grants  *pgxpool.Pool
+	granted atomic.Bool // a grant was made since the last Finish
 
 	snaps *rulecache.Cache[*snapshot]
 }
@@ -74,7 +80,15 @@ func New(pool *pgxpool.Pool, led *ledger.Ledger, cfg Config) (*Stage, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Stage{rules: NewRules(pool, led), led: led, cfg: cfg}
+	s := &Stage{rules: NewRules(pool, led), led: led, cfg: cfg, pool: pool, grants: pool}
+	gcfg := pool.Config()
+	gcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	gcfg.MaxConns = 2
+	if p, err := pgxpool.NewWithConfig(context.Background(), gcfg); err == nil {
+		s.grants = p
+	} else {
+		cfg.Log.Warn("no asynchronous-commit pool for budget grants; each waits for the disk", "err", err)
+	}
 	s.snaps = rulecache.New(s.load, cfg.RefreshInterval, staleRules, cfg.Log)
 	return s, nil
 }
@@ -270,7 +284,24 @@ func (s *Stage) grant(ctx context.Context, snap *snapshot, c Campaign, p *schema
 		account = a.ID
 		snap.budgets.Store(c.ID, account)
 	}
-	return s.rules.grant(ctx, c.ID, p.PaymentID, customer, c.Kind, amount, account)
+	s.granted.Store(true)
+	return s.rules.grant(ctx, s.grants, c.ID, p.PaymentID, customer, c.Kind, amount, account)
+}
+
+// Finish makes the batch's budget grants durable before the batch's records are: a
+// transaction that commits synchronously waits for the log to be on disk up to its own
+// commit, which is after every grant made before it. Without it, a database crash could
+// lose grants whose rewards the stream had already passed on, and the budget would
+// promise them again.
+func (s *Stage) Finish(ctx context.Context) error {
+	if !s.granted.Swap(false) || s.grants == s.pool {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT txid_current()`); err != nil {
+		s.granted.Store(true)
+		return fmt.Errorf("making budget grants durable: %w", err)
+	}
+	return nil
 }
 
 // usageKey names a payer wallet's usage of a campaign in the partition's state.
