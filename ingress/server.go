@@ -170,8 +170,8 @@ func (s *Server) RunMaintenance(ctx context.Context) {
 
 // How many groups may be written at once: several let a group form while another commits.
 const (
-	claimWriters  = 3
-	answerWriters = 2
+	claimWriters  = 2
+	answerWriters = 1
 )
 
 // Close releases the server's own connections and goroutines; the pool given in Config
