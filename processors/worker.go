@@ -85,6 +85,9 @@ func (w *worker) sessionOpts() []kgo.Opt {
 		kgo.SeedBrokers(w.cfg.Brokers...),
 		kgo.TransactionalID(w.txnID()),
 		kgo.TransactionTimeout(w.cfg.TransactionTimeout),
+		// Outputs leave as they are produced, while later stages of the batch still work,
+		// rather than lingering to be flushed by End.
+		kgo.ProducerLinger(0),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumerGroup(string(w.hop.Group())),
 		kgo.ConsumeTopics(input),
