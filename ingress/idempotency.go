@@ -210,7 +210,8 @@ type keptAnswer struct {
 // maxAnswerGroup bounds one statement's rows.
 const maxAnswerGroup = 512
 
-// writeAnswers stores a group of answers in one statement without waiting for the disk.
+// writeAnswers stores a group of answers in one statement that commits without waiting for
+// the disk (set_config(..., true) is SET LOCAL for the statement's own transaction).
 // Nobody waits for it: until it is written, a retry finds its key in flight and waits.
 func (s *Server) writeAnswers(group []keptAnswer) {
 	n := len(group)
@@ -222,8 +223,9 @@ func (s *Server) writeAnswers(group []keptAnswer) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := s.asyncPool.Exec(ctx, `UPDATE idempotency_keys k SET state = 'done', status = a.status, content_type = a.content_type, body = a.body
-		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[]) AS a(channel_key, idem_key, status, content_type, body)
+	_, err := s.pool.Exec(ctx, `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+		UPDATE idempotency_keys k SET state = 'done', status = a.status, content_type = a.content_type, body = a.body
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[]) AS a(channel_key, idem_key, status, content_type, body), async
 		WHERE k.channel_key = a.channel_key AND k.idem_key = a.idem_key`, chs, keys, statuses, types, bodies)
 	if err != nil {
 		// The keys stay in flight: their retries wait, then take them over after abandonAfter

@@ -47,7 +47,6 @@ type Config struct {
 // Server is the API.
 type Server struct {
 	pool       *pgxpool.Pool
-	asyncPool  *pgxpool.Pool // commits without waiting for the disk: only for writes a crash may lose
 	ledger     *ledger.Ledger
 	subsidiary string
 	channels   *channels.Store
@@ -75,17 +74,6 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
-	}
-	s.asyncPool = s.pool
-	if s.pool != nil {
-		cfg := s.pool.Config()
-		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-		cfg.MaxConns = max(cfg.MaxConns/2, 4)
-		if p, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
-			s.asyncPool = p
-		} else {
-			s.log.Warn("no asynchronous-commit pool; every write waits for the disk", "err", err)
-		}
 	}
 	if s.pool != nil {
 		// The claim statement only inserts, so a generic plan suits it whatever the tables
@@ -180,9 +168,6 @@ func (s *Server) Close() {
 	if s.claims != nil {
 		s.claims.groups.close()
 		s.answers.close()
-	}
-	if s.asyncPool != nil && s.asyncPool != s.pool {
-		s.asyncPool.Close()
 	}
 	if s.claimPool != nil {
 		s.claimPool.Close()

@@ -50,9 +50,8 @@ type Stage struct {
 	led   *ledger.Ledger
 	cfg   Config
 	pool  *pgxpool.Pool
-	// grants commits budget grants without waiting for the disk; Finish waits once per
-	// batch, before the batch's Kafka transaction commits, for all of them.
-	grants  *pgxpool.Pool
+	// Budget grants commit without waiting for the disk; Finish waits once per batch,
+	// before the batch's Kafka transaction commits, for all of them.
 	granted atomic.Bool // a grant was made since the last Finish
 
 	snaps *rulecache.Cache[*snapshot]
@@ -80,15 +79,7 @@ func New(pool *pgxpool.Pool, led *ledger.Ledger, cfg Config) (*Stage, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Stage{rules: NewRules(pool, led), led: led, cfg: cfg, pool: pool, grants: pool}
-	gcfg := pool.Config()
-	gcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	gcfg.MaxConns = 2
-	if p, err := pgxpool.NewWithConfig(context.Background(), gcfg); err == nil {
-		s.grants = p
-	} else {
-		cfg.Log.Warn("no asynchronous-commit pool for budget grants; each waits for the disk", "err", err)
-	}
+	s := &Stage{rules: NewRules(pool, led), led: led, cfg: cfg, pool: pool}
 	s.snaps = rulecache.New(s.load, cfg.RefreshInterval, staleRules, cfg.Log)
 	return s, nil
 }
@@ -285,7 +276,7 @@ func (s *Stage) grant(ctx context.Context, snap *snapshot, c Campaign, p *schema
 		snap.budgets.Store(c.ID, account)
 	}
 	s.granted.Store(true)
-	return s.rules.grant(ctx, s.grants, c.ID, p.PaymentID, customer, c.Kind, amount, account)
+	return s.rules.grant(ctx, c.ID, p.PaymentID, customer, c.Kind, amount, account)
 }
 
 // Finish makes the batch's budget grants durable before the batch's records are: a
@@ -294,7 +285,7 @@ func (s *Stage) grant(ctx context.Context, snap *snapshot, c Campaign, p *schema
 // lose grants whose rewards the stream had already passed on, and the budget would
 // promise them again.
 func (s *Stage) Finish(ctx context.Context) error {
-	if !s.granted.Swap(false) || s.grants == s.pool {
+	if !s.granted.Swap(false) {
 		return nil
 	}
 	if _, err := s.pool.Exec(ctx, `SELECT txid_current()`); err != nil {
