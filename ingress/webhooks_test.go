@@ -60,12 +60,12 @@ func TestWebhookDeliveryIsSignedAndRetried(t *testing.T) {
 
 	payload := []byte(`{"id":"pay_1","status":"succeeded"}`)
 	for i, want := range []int64{1, 0} { // the second enqueue of one event queues nothing
-		n, err := d.Enqueue(ctx, ch.KeyID, "payment.succeeded", "evt-1", payload)
+		n, err := d.EnqueueAll(ctx, []webhooks.Event{{ChannelKey: ch.KeyID, Type: "payment.succeeded", ID: "evt-1", Payload: payload}})
 		if err != nil || n != want {
 			t.Fatalf("enqueue %d: %d, %v; want %d", i, n, err, want)
 		}
 	}
-	if n, _ := d.Enqueue(ctx, ch.KeyID, "payment.failed", "evt-2", payload); n != 0 {
+	if n, _ := d.EnqueueAll(ctx, []webhooks.Event{{ChannelKey: ch.KeyID, Type: "payment.failed", ID: "evt-2", Payload: payload}}); n != 0 {
 		t.Errorf("queued %d deliveries of an event type nobody subscribed to", n)
 	}
 	// A batch queues what its events would one by one: evt-1 is queued already, payment.failed
@@ -128,7 +128,7 @@ func TestWebhookDeliveryGivesUp(t *testing.T) {
 	}
 	d := api.server.webhooks
 	d.Backoff = func(int) time.Duration { return webhooks.GiveUpAfter + time.Hour }
-	if _, err := d.Enqueue(ctx, ch.KeyID, "payment.failed", "evt-9", []byte(`{}`)); err != nil {
+	if _, err := d.EnqueueAll(ctx, []webhooks.Event{{ChannelKey: ch.KeyID, Type: "payment.failed", ID: "evt-9", Payload: []byte(`{}`)}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.DeliverDue(ctx); err != nil {

@@ -23,11 +23,11 @@ type Stage interface {
 }
 
 // BatchPreparer is implemented by a stage that does better with a whole batch at once:
-// the posting stage applies a Kafka batch's postings in one database transaction. When
-// such a stage is the first of its hop, the runner calls Prepare with every decodable
-// input of the batch, in order, before it calls Process for each of them within the same
-// Kafka transaction. An error from Prepare is transient: the batch is aborted and retried.
-// Process must still work for an input Prepare did not see (a fused hop, a retry).
+// the posting stage applies a Kafka batch's postings in one database transaction. The
+// runner takes a batch through a hop one stage at a time and calls Prepare with every
+// input the stage is about to get, in order, before it calls Process for each of them
+// within the same Kafka transaction, whether the stage is first in its hop or fused
+// behind others. An error from Prepare is transient: the batch is aborted and retried.
 type BatchPreparer interface {
 	Prepare(ctx context.Context, ins []*Input) error
 }

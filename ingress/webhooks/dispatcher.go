@@ -70,13 +70,8 @@ type Event struct {
 	Payload              []byte
 }
 
-// Enqueue queues an event for every live webhook of the channel subscribed to its type.
-// Queuing the same event twice does nothing.
-func (d *Dispatcher) Enqueue(ctx context.Context, channelKey, eventType, eventID string, payload []byte) (int64, error) {
-	return d.EnqueueAll(ctx, []Event{{ChannelKey: channelKey, Type: eventType, ID: eventID, Payload: payload}})
-}
-
-// EnqueueAll queues many events in one statement, as Enqueue would one by one.
+// EnqueueAll queues each event for every live webhook of its channel subscribed to its
+// type, in one statement. Queuing the same event twice does nothing.
 func (d *Dispatcher) EnqueueAll(ctx context.Context, events []Event) (int64, error) {
 	if len(events) == 0 {
 		return 0, nil
