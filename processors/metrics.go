@@ -19,6 +19,7 @@ type Metrics struct {
 	stageTime   *prometheus.HistogramVec
 	endTime     *prometheus.HistogramVec
 	consumerLag *prometheus.GaugeVec
+	recordAge   *prometheus.HistogramVec
 }
 
 // NewMetrics registers the runner's metrics on reg.
@@ -68,9 +69,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "paystream", Subsystem: "hop", Name: "consumer_lag_records",
 			Help: "Records behind the high watermark at the last fetch, per input partition.",
 		}, []string{"hop", "topic", "partition"}),
+		recordAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "paystream", Subsystem: "hop", Name: "record_age_seconds",
+			Help: "How long ago an input record was produced when its hop fetched it: the time it spent " +
+				"waiting in its topic, including its producer's transaction. Summed over the hops of a chain, " +
+				"it tells where a payment waited.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"hop"}),
 	}
 	for _, c := range []prometheus.Collector{m.recordsIn, m.recordsOut, m.rejections, m.dlq,
-		m.retries, m.batchSize, m.txnLatency, m.stageTime, m.endTime, m.consumerLag} {
+		m.retries, m.batchSize, m.txnLatency, m.stageTime, m.endTime, m.consumerLag, m.recordAge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering runner metrics: %w", err)
 		}

@@ -44,6 +44,7 @@ func TestMetricsAreServedInPrometheusFormat(t *testing.T) {
 		`paystream_hop_batch_records_count{hop="copy"}`,
 		`paystream_hop_transaction_seconds_bucket{hop="copy",result="commit"`,
 		`paystream_hop_consumer_lag_records{hop="copy",partition="0",topic="test.in"}`,
+		`paystream_hop_record_age_seconds_count{hop="copy"} 500`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

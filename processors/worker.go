@@ -72,12 +72,26 @@ func (w *worker) changelogs() []string {
 
 func (w *worker) sessionOpts() []kgo.Opt {
 	input := string(w.hop.Input())
+	var topics []string
+	for _, t := range w.hop.Inputs() {
+		topics = append(topics, string(t))
+	}
 	queue := func(assigned bool) func(context.Context, *kgo.Client, map[string][]int32) {
 		return func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			if ps := m[input]; len(ps) > 0 {
 				w.evMu.Lock()
 				w.events = append(w.events, partitionEvent{assigned: assigned, partitions: ps})
 				w.evMu.Unlock()
+			}
+			// State follows the input's partitions only; of the other inputs' there is
+			// just the lag to forget.
+			for t, ps := range m {
+				if t == input || assigned {
+					continue
+				}
+				for _, p := range ps {
+					w.m.consumerLag.DeleteLabelValues(w.hop.Name(), t, strconv.Itoa(int(p)))
+				}
 			}
 		}
 	}
@@ -90,7 +104,7 @@ func (w *worker) sessionOpts() []kgo.Opt {
 		kgo.ProducerLinger(0),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumerGroup(string(w.hop.Group())),
-		kgo.ConsumeTopics(input),
+		kgo.ConsumeTopics(topics...),
 		kgo.InstanceID(w.cfg.InstanceID),
 		kgo.SessionTimeout(w.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(w.cfg.HeartbeatInterval),
@@ -154,7 +168,7 @@ func (w *worker) run(ctx context.Context) error {
 		sess.Close()
 		return fmt.Errorf("initialising producer id %s: %w", w.txnID(), err)
 	}
-	w.log.Info("hop started", "group", w.hop.Group(), "topic", w.hop.Input(), "txn_id", w.txnID())
+	w.log.Info("hop started", "group", w.hop.Group(), "topics", w.hop.Inputs(), "txn_id", w.txnID())
 	for {
 		if ctx.Err() != nil {
 			return w.stop(sess)
@@ -316,7 +330,12 @@ func (w *worker) applyEvents(ctx context.Context) error {
 }
 
 func (w *worker) observeLag(fs kgo.Fetches) {
+	now := time.Now()
+	age := w.m.recordAge.WithLabelValues(w.hop.Name())
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		for _, r := range p.Records {
+			age.Observe(max(now.Sub(r.Timestamp), 0).Seconds())
+		}
 		if n := len(p.Records); n > 0 {
 			lag := p.HighWatermark - p.Records[n-1].Offset - 1
 			w.m.consumerLag.WithLabelValues(w.hop.Name(), p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
@@ -422,22 +441,28 @@ type pending struct {
 // Poison records go to a dead-letter topic; the error it returns is transient and means
 // the batch must be aborted.
 func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*kgo.Record), t *tally) error {
-	first := w.hop.Stages[0]
-	items := make([]pending, 0, len(recs))
+	// entering[i] are the input records that enter the hop at stage i: the input's at the
+	// first, a topic of AlsoReads at the stage that reads it.
+	entering := make([][]pending, len(w.hop.Stages))
+	entering[0] = make([]pending, 0, len(recs))
 	for _, r := range recs {
-		v, err := w.codec.Decode(catalog.Topic(r.Topic), r.Value)
+		topic := catalog.Topic(r.Topic)
+		at := max(w.hop.entry(topic), 0)
+		v, err := w.codec.Decode(topic, r.Value)
 		if err != nil {
-			w.deadLetter(first.Name, catalog.Topic(r.Topic), r.Key, r.Value, "", fmt.Errorf("decoding: %w", err), r, produce, t)
+			w.deadLetter(w.hop.Stages[at].Name, topic, r.Key, r.Value, "", fmt.Errorf("decoding: %w", err), r, produce, t)
 			continue
 		}
 		headers := make(map[string]string, len(r.Headers))
 		for _, h := range r.Headers {
 			headers[h.Key] = string(h.Value)
 		}
-		items = append(items, pending{origin: r, forward: forwardedHeaders(r.Headers),
-			it: item{topic: catalog.Topic(r.Topic), key: r.Key, value: v, raw: r.Value, headers: headers}})
+		entering[at] = append(entering[at], pending{origin: r, forward: forwardedHeaders(r.Headers),
+			it: item{topic: topic, key: r.Key, value: v, raw: r.Value, headers: headers}})
 	}
+	var items []pending
 	for i, def := range w.hop.Stages {
+		items = append(items, entering[i]...)
 		began := time.Now()
 		if err := w.prepareStage(ctx, def, items); err != nil {
 			w.log.Warn("transient error preparing the batch; aborting it to retry", "hop", w.hop.Name(), "err", err)
@@ -447,7 +472,7 @@ func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*
 		w.m.stageTime.WithLabelValues(def.Name, "prepare").Observe(prepared.Sub(began).Seconds())
 		var next []pending
 		for _, p := range items {
-			if p.it.topic != def.Input {
+			if !def.reads(p.it.topic) {
 				continue
 			}
 			outs, err := w.call(ctx, i, def, p.origin, p.it, t)
@@ -500,8 +525,8 @@ func (w *worker) prepareStage(ctx context.Context, def Definition, items []pendi
 	}
 	ins := make([]*Input, 0, len(items))
 	for _, p := range items {
-		if p.it.topic == def.Input {
-			ins = append(ins, &Input{Topic: def.Input, Partition: p.origin.Partition, Offset: p.origin.Offset,
+		if def.reads(p.it.topic) {
+			ins = append(ins, &Input{Topic: p.it.topic, Partition: p.origin.Partition, Offset: p.origin.Offset,
 				Key: p.it.key, Value: p.it.value, Headers: p.it.headers})
 		}
 	}
