@@ -158,3 +158,66 @@ func TestBatchFinisherRunsBeforeEachCommit(t *testing.T) {
 		t.Errorf("Finish was not retried: %d failures left", stage.failFinish)
 	}
 }
+
+// Records of a topic a later stage of a fused hop also reads enter the hop at that stage:
+// they skip the stages before it, are prepared with the stage's other records, and leave
+// exactly once with the rest.
+func TestFusedHopTakesOtherTopicsInMidChain(t *testing.T) {
+	t.Parallel()
+	const topicSide catalog.Topic = "test.side"
+	c := newCluster(t, 2)
+	c.topics(t, []catalog.Topic{topicIn, topicMid, topicOut, topicSide})
+	produced := c.produce(t, topicIn, 1500, 15, nil)
+	// The side records continue the sequences of five wallets from 1000, so their ids differ.
+	side := c.produce(t, topicSide, 500, 5, map[string]int{"w0": 1000, "w1": 1000, "w2": 1000, "w3": 1000, "w4": 1000})
+	stage := &batchStage{prepared: map[string]bool{}}
+	reg, err := NewRegistry(
+		Definition{Name: "first", Input: topicIn, Group: groupA, Outputs: []catalog.Topic{topicMid}, Stage: copyStage(topicMid, nil)},
+		Definition{Name: "second", Input: topicMid, Group: groupB, Outputs: []catalog.Topic{topicOut},
+			AlsoReads: []catalog.Topic{topicSide}, Stage: stage},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hops, err := reg.Plan([]string{"first", "second"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hops) != 1 {
+		t.Fatalf("planned %d hops, want the two stages fused", len(hops))
+	}
+	r := start(testConfig(c, "w", 300), hops[0], testMetrics(t), quietLog())
+	c.waitCaughtUp(t, groupA, topicIn, 30*time.Second)
+	c.waitCaughtUp(t, groupA, topicSide, 30*time.Second)
+	r.stop(t)
+
+	checkExactlyOnce(t, decodeAll(t, c.readAll(t, topicMid)), produced, 1)
+	var fromIn, fromSide []msg
+	for _, m := range decodeAll(t, c.readAll(t, topicOut)) {
+		if m.Hops == 2 {
+			fromIn = append(fromIn, m)
+		} else {
+			fromSide = append(fromSide, m)
+		}
+	}
+	checkExactlyOnce(t, fromIn, produced, 2)
+	// The side records went through the second stage only, once each, in wallet order.
+	next := map[string]int{}
+	for _, m := range fromSide {
+		if m.Hops != 1 || m.Seq != 1000+next[m.Wallet] {
+			t.Fatalf("side record %s: %d hops, seq %d; want 1 hop, seq %d", m.ID, m.Hops, m.Seq, 1000+next[m.Wallet])
+		}
+		next[m.Wallet]++
+	}
+	for w, n := range side {
+		if next[w] != n-1000 {
+			t.Errorf("wallet %s: %d side records out, want %d", w, next[w], n-1000)
+		}
+	}
+	if stage.unseen != 0 {
+		t.Errorf("%d records were processed without being prepared", stage.unseen)
+	}
+	if got := len(stage.prepared); got != 2000 {
+		t.Errorf("prepared %d distinct records, want 2000", got)
+	}
+}

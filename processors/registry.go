@@ -19,12 +19,12 @@ type Definition struct {
 	Outputs []catalog.Topic
 	// Stateful stages get their State restored from Group.Changelog() on assignment.
 	Stateful bool
-	// SharedInput marks an input that is written by more than the stage before this one
-	// (risk's review decisions resume payments on payments.screened). A fused plan starts
-	// a hop at such a stage: a hop consumes only its first stage's input, and records
-	// written to a later one from outside would otherwise never be read.
-	SharedInput bool
-	Stage       Stage
+	// AlsoReads lists topics written from outside the chain whose records enter the chain
+	// at this stage (the fee stage reads the payments operators approve in review). A hop
+	// consumes its first stage's input and the AlsoReads of all its stages, so a fused hop
+	// takes these records in mid-chain instead of being split at this stage.
+	AlsoReads []catalog.Topic
+	Stage     Stage
 }
 
 // ErrUnknownStage is returned for a stage name the registry does not hold.
@@ -48,10 +48,25 @@ func (d Definition) Validate() error {
 	if d.Stage == nil {
 		errs = append(errs, fmt.Errorf("stage %s: Stage is required", d.Name))
 	}
+	if d.Stateful && len(d.AlsoReads) > 0 {
+		// State lives per partition of the input; records of another topic come from
+		// partitions the worker may not own on the input.
+		errs = append(errs, fmt.Errorf("stage %s: a stateful stage reads one topic, not AlsoReads", d.Name))
+	}
+	for _, t := range d.AlsoReads {
+		if t == "" || t == d.Input || d.writes(t) {
+			errs = append(errs, fmt.Errorf("stage %s: AlsoReads %q is empty, its Input or one of its Outputs", d.Name, t))
+		}
+	}
 	return errors.Join(errs...)
 }
 
 func (d Definition) writes(t catalog.Topic) bool { return slices.Contains(d.Outputs, t) }
+
+// reads reports whether records of t enter the stage.
+func (d Definition) reads(t catalog.Topic) bool {
+	return t == d.Input || slices.Contains(d.AlsoReads, t)
+}
 
 // Registry holds the stages a binary can run, by name.
 type Registry struct {
@@ -96,9 +111,9 @@ func (r *Registry) Lookup(name string) (Definition, error) {
 }
 
 // Hop is what one worker runs: one stage, or several fused so that each one's output on
-// the next one's input topic is handed over in memory. The hop consumes the first stage's
-// input in the first stage's group, and every stage still writes all its outputs, so the
-// topics hold the same records fused or not.
+// the next one's input topic is handed over in memory. The hop consumes its Inputs in the
+// first stage's group, and every stage still writes all its outputs, so the topics hold
+// the same records fused or not.
 type Hop struct {
 	Stages []Definition
 }
@@ -112,14 +127,47 @@ func (h Hop) Name() string {
 	return strings.Join(names, "+")
 }
 
-// Input is the topic the hop consumes.
+// Input is the hop's main input, its first stage's; stateful stages keep their state per
+// partition of it.
 func (h Hop) Input() catalog.Topic { return h.Stages[0].Input }
+
+// Inputs are the topics the hop consumes: its input, then its stages' AlsoReads.
+func (h Hop) Inputs() []catalog.Topic {
+	ts := []catalog.Topic{h.Input()}
+	for _, s := range h.Stages {
+		for _, t := range s.AlsoReads {
+			if !slices.Contains(ts, t) {
+				ts = append(ts, t)
+			}
+		}
+	}
+	return ts
+}
+
+// entry is the index of the stage where records of t enter the hop, or -1.
+func (h Hop) entry(t catalog.Topic) int {
+	return slices.IndexFunc(h.Stages, func(d Definition) bool { return d.reads(t) })
+}
+
+// writesAny reports whether a stage of the hop writes one of ts: a hop must not consume
+// what it writes itself, so a stage that also reads such a topic starts a hop of its own.
+func (h Hop) writesAny(ts []catalog.Topic) bool {
+	for _, s := range h.Stages {
+		for _, t := range ts {
+			if s.writes(t) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Group is the consumer group of the hop, which also names its transactional ids.
 func (h Hop) Group() catalog.Group { return h.Stages[0].Group }
 
 // Plan turns the named stages into hops: one per stage, or, with fuse, consecutive stages
-// where each reads a topic the previous one writes become one hop.
+// where each reads a topic the previous one writes become one hop, unless the later stage
+// also reads a topic the hop writes.
 func (r *Registry) Plan(names []string, fuse bool) ([]Hop, error) {
 	if len(names) == 0 {
 		return nil, errors.New("planning hops: no stages named")
@@ -135,9 +183,9 @@ func (r *Registry) Plan(names []string, fuse bool) ([]Hop, error) {
 			return nil, fmt.Errorf("planning hops: stage %s named twice", n)
 		}
 		seen[n] = true
-		if fuse && len(hops) > 0 && !d.SharedInput {
+		if fuse && len(hops) > 0 {
 			last := &hops[len(hops)-1]
-			if prev := last.Stages[len(last.Stages)-1]; prev.writes(d.Input) {
+			if prev := last.Stages[len(last.Stages)-1]; prev.writes(d.Input) && !last.writesAny(d.AlsoReads) {
 				last.Stages = append(last.Stages, d)
 				continue
 			}

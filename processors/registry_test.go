@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,9 @@ func TestPlan(t *testing.T) {
 		testDef("b", "t2", "t3"),
 		testDef("c", "t3", "t4"),
 		testDef("x", "t9", "t10"),
-		shared(testDef("d", "t4", "t5")),
+		alsoReads(testDef("d", "t4", "t5"), "t20"),
 		testDef("e", "t5", "t6"),
+		alsoReads(testDef("f", "t6", "t7"), "t3"),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -39,8 +41,10 @@ func TestPlan(t *testing.T) {
 		{"a,b,x", true, "a+b x", nil},
 		{"b, c", true, "b+c", nil},
 		{"c,b", true, "c b", nil},
-		{"a,b,c,d,e", true, "a+b+c d+e", nil}, // d's input has writers of its own: d starts a hop
+		{"a,b,c,d,e", true, "a+b+c+d+e", nil}, // d's other topic is written outside the hop
 		{"c,d", false, "c d", nil},
+		{"a,b,c,d,e,f", true, "a+b+c+d+e f", nil}, // f also reads t3, which b writes: not in b's hop
+		{"c,d,e,f", true, "c+d+e+f", nil},
 		{"a,nope", false, "", ErrUnknownStage},
 		{"", false, "", nil},
 		{"a,a", true, "", nil},
@@ -76,6 +80,11 @@ func TestRegistryRejectsBadDefinitions(t *testing.T) {
 		"no group":   {Name: "a", Input: "t1", Outputs: []catalog.Topic{"t2"}, Stage: good.Stage},
 		"no outputs": {Name: "a", Input: "t1", Group: "g", Stage: good.Stage},
 		"no stage":   {Name: "a", Input: "t1", Group: "g", Outputs: []catalog.Topic{"t2"}},
+		"stateful reading two topics": {Name: "a", Input: "t1", Group: "g", Outputs: []catalog.Topic{"t2"}, Stage: good.Stage,
+			Stateful: true, AlsoReads: []catalog.Topic{"t3"}},
+		"also reads its input":  alsoReads(good, "t1"),
+		"also reads its output": alsoReads(good, "t2"),
+		"also reads nothing":    alsoReads(good, ""),
 	} {
 		if _, err := NewRegistry(d); err == nil {
 			t.Errorf("%s: registered", name)
@@ -160,7 +169,23 @@ func TestRunnerRunsNamedStagesUntilCancelled(t *testing.T) {
 	checkExactlyOnce(t, decodeAll(t, c.readAll(t, topicOut)), produced, 2)
 }
 
-func shared(d Definition) Definition {
-	d.SharedInput = true
+func alsoReads(d Definition, ts ...catalog.Topic) Definition {
+	d.AlsoReads = ts
 	return d
+}
+
+func TestHopInputsAndEntries(t *testing.T) {
+	h := Hop{Stages: []Definition{
+		testDef("a", "t1", "t2"),
+		alsoReads(testDef("b", "t2", "t3"), "t8", "t9"),
+		alsoReads(testDef("c", "t3", "t4"), "t9", "t10"),
+	}}
+	if got, want := fmt.Sprint(h.Inputs()), "[t1 t8 t9 t10]"; got != want {
+		t.Errorf("Inputs() = %s, want %s", got, want)
+	}
+	for topic, want := range map[catalog.Topic]int{"t1": 0, "t2": 1, "t8": 1, "t9": 1, "t10": 2, "t4": -1} {
+		if got := h.entry(topic); got != want {
+			t.Errorf("entry(%s) = %d, want %d", topic, got, want)
+		}
+	}
 }

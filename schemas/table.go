@@ -36,7 +36,7 @@ func kinds() []kind {
 		{name: "payment", base: 100, latest: 2, fast: 2, typ: reflect.TypeFor[Payment](),
 			newRec: func() record { return &Payment{} },
 			topics: []catalog.Topic{catalog.PaymentsRequested, catalog.PaymentsValidated, catalog.PaymentsScreened,
-				catalog.PaymentsPriced, catalog.PaymentsRewarded, catalog.PaymentsRouted}},
+				catalog.PaymentsPriced, catalog.PaymentsRewarded, catalog.PaymentsRouted, catalog.PaymentsApproved}},
 		{name: "payment_outcome", base: 200, latest: 2, fast: 2, typ: reflect.TypeFor[PaymentOutcome](),
 			newRec: func() record { return &PaymentOutcome{} }, topics: []catalog.Topic{catalog.PaymentsOutcomes}},
 		{name: "connector_request", base: 300, latest: 1, typ: reflect.TypeFor[ConnectorRequest](),

@@ -99,11 +99,12 @@ func New(pool *pgxpool.Pool, led *ledger.Ledger, cfg Config) (*Stage, error) {
 // fails: a database blip must not stop the chain, an outage must not run on old rules.
 const staleRules = time.Minute
 
-// Definition is how the runner registers the stage. Its input is shared: a payment
-// approved in review is written to payments.screened by `paystream review`, not by risk.
+// Definition is how the runner registers the stage. A payment approved in review comes
+// from `paystream review` on payments.approved, not from risk.
 func (s *Stage) Definition() processors.Definition {
 	return processors.Definition{Name: pipeline.Fee, Input: catalog.PaymentsScreened, Group: catalog.GroupFee,
-		Outputs: []catalog.Topic{catalog.PaymentsPriced, catalog.PaymentsOutcomes}, SharedInput: true, Stage: s}
+		Outputs:   []catalog.Topic{catalog.PaymentsPriced, catalog.PaymentsOutcomes},
+		AlsoReads: []catalog.Topic{catalog.PaymentsApproved}, Stage: s}
 }
 
 // load reads the active definitions now.

@@ -100,11 +100,12 @@ func (q *Reviews) Get(ctx context.Context, id string) (Review, error) {
 	return r, nil
 }
 
-// Approve sends the held payment on to payments.screened with the decision approve.
+// Approve sends the held payment on to payments.approved with the decision approve, where
+// the fee stage takes it up.
 func (q *Reviews) Approve(ctx context.Context, id string) error {
 	return q.resolve(ctx, id, ReviewApproved, ReasonApproved, func(p *schemas.Payment, score int, reasons []string, now time.Time) (catalog.Topic, any) {
 		p.Risk = &schemas.Risk{Decision: DecisionApprove, Score: score, ReasonCodes: append(reasons, ReasonApproved), At: now}
-		return catalog.PaymentsScreened, pipeline.Forward(p, catalog.PaymentsScreened).Value
+		return catalog.PaymentsApproved, pipeline.Forward(p, catalog.PaymentsApproved).Value
 	})
 }
 

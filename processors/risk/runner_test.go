@@ -73,9 +73,15 @@ func TestRiskThroughTheRunner(t *testing.T) {
 	}
 
 	screened, _, nScreened := stagetest.ByPayment(s.ReadAll(catalog.PaymentsScreened))
+	released, _, nReleased := stagetest.ByPayment(s.ReadAll(catalog.PaymentsApproved))
 	_, outcomes, nOutcomes := stagetest.ByPayment(s.ReadAll(catalog.PaymentsOutcomes))
 	wantScreened := []string{first[0].PaymentID, first[1].PaymentID, first[2].PaymentID, first[3].PaymentID,
-		second[1].PaymentID, approved}
+		second[1].PaymentID}
+	// The approved payment leaves on payments.approved, once, and not on payments.screened.
+	if nReleased[approved] != 1 || len(nReleased) != 1 || nScreened[approved] != 0 {
+		t.Errorf("approved payment on payments.approved %d times (%d payments there), on payments.screened %d times; want 1, 1, 0",
+			nReleased[approved], len(nReleased), nScreened[approved])
+	}
 	wantRejected := map[string]string{first[4].PaymentID: ReasonVelocity, second[0].PaymentID: ReasonVelocity,
 		rejected: "fraud_confirmed"}
 	for _, id := range wantScreened {
@@ -100,7 +106,7 @@ func TestRiskThroughTheRunner(t *testing.T) {
 	if o := outcomes[approved]; o == nil || o.Status != "pending" || o.ReasonCode != ReasonUnderReview {
 		t.Errorf("approved payment's outcome %+v, want pending under_review", o)
 	}
-	p := screened[approved]
+	p := released[approved]
 	if p == nil || p.Risk == nil || p.Risk.Decision != DecisionApprove ||
 		!slices.Equal(p.Risk.ReasonCodes, []string{ReasonWatchListed, ReasonApproved}) || p.Validation == nil || p.PayerWallet != watched {
 		t.Errorf("re-emitted payment %+v", p)

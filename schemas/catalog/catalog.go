@@ -30,6 +30,9 @@ const (
 	PaymentsRewarded  Topic = "payments.rewarded"
 	PaymentsRouted    Topic = "payments.routed"
 	PaymentsOutcomes  Topic = "payments.outcomes"
+	// PaymentsApproved holds the payments an operator approved in review; they enter the
+	// chain again at the fee stage, as risk would have screened them.
+	PaymentsApproved Topic = "payments.approved"
 
 	ConnectorRequests Topic = "connector.requests"
 	ConnectorResults  Topic = "connector.results"
@@ -86,7 +89,7 @@ const dlqRetention = 30 * 24 * time.Hour
 
 var streamTopics = []Topic{
 	PaymentsRequested, PaymentsValidated, PaymentsScreened, PaymentsPriced,
-	PaymentsRewarded, PaymentsRouted, PaymentsOutcomes,
+	PaymentsRewarded, PaymentsRouted, PaymentsOutcomes, PaymentsApproved,
 	ConnectorRequests, ConnectorResults,
 	ReconStatements, ReconResults,
 }
