@@ -91,6 +91,7 @@ type benchRun struct {
 	reasons map[string]int
 	outs    map[string]int // outcomes seen per payment, pending ones excluded
 	errors  atomic.Int64
+	recent  []time.Duration // request to outcome of the payments ended since the last progress line
 }
 
 func (b benchCmd) Run(a *app) error {
@@ -211,7 +212,9 @@ func parseMix(s string) (map[string]int, error) {
 	return w, nil
 }
 
-// readOutcomes follows payments.outcomes from its end, recording when each payment ended.
+// readOutcomes follows payments.outcomes from its end, recording when each payment's
+// outcome reached the bench: the client's view, after the writer's transaction committed
+// and the outcome was fetched, not the record's own timestamp.
 func (r *benchRun) readOutcomes() (func(), error) {
 	brokers := kafkaBrokers(r.a)
 	serde, err := schemas.NewSerde(r.a.ctx, r.a.cfg.SchemaRegistryURL)
@@ -229,7 +232,9 @@ func (r *benchRun) readOutcomes() (func(), error) {
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
-			cl.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
+			fs := cl.PollFetches(ctx)
+			seen := time.Now()
+			fs.EachRecord(func(rec *kgo.Record) {
 				v, err := serde.Decode(catalog.PaymentsOutcomes, rec.Value)
 				if err != nil {
 					return
@@ -241,7 +246,10 @@ func (r *benchRun) readOutcomes() (func(), error) {
 				r.mu.Lock()
 				r.outs[o.PaymentID]++
 				if _, ok := r.done[o.PaymentID]; !ok {
-					r.done[o.PaymentID] = rec.Timestamp
+					r.done[o.PaymentID] = seen
+					if s := r.sent[o.PaymentID]; s != nil {
+						r.recent = append(r.recent, seen.Sub(s.start))
+					}
 					r.status[o.PaymentID] = o.Status
 					if o.Status != "posted" {
 						r.reasons[o.ReasonCode]++
@@ -444,10 +452,13 @@ func (r *benchRun) progress(start time.Time, done chan struct{}) {
 				completed++
 			}
 		}
+		recent := r.recent
+		r.recent = nil
 		r.mu.Unlock()
+		slices.Sort(recent)
 		el := time.Since(start).Seconds()
-		fmt.Fprintf(r.a.out, "\r%6.0fs  accepted %8d (%6.0f/s)  completed %8d (%6.0f/s)  errors %d   ",
-			el, sent, float64(sent)/el, completed, float64(completed)/el, r.errors.Load())
+		fmt.Fprintf(r.a.out, "\r%6.0fs  accepted %8d (%6.0f/s)  completed %8d (%6.0f/s)  errors %d  last 1 s: outcome p50 %4.0f ms p99 %5.0f ms   ",
+			el, sent, float64(sent)/el, completed, float64(completed)/el, r.errors.Load(), percentile(recent, .5), percentile(recent, .99))
 	}
 }
 
