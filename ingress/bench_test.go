@@ -44,8 +44,11 @@ func BenchmarkAcceptPayments(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := NewServer(Config{Pool: db.Pool, Ledger: l, Subsidiary: "BENCH", Channels: store, Producer: k.Client(b),
+	s, err := NewServer(Config{Pool: db.Pool, Ledger: l, Subsidiary: "BENCH", Channels: store, Producer: k.Client(b),
 		Serde: serde, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer s.Close()
 	hs := httptest.NewServer(s)
 	defer hs.Close()

@@ -32,8 +32,11 @@ func TestOpenAPIListsExactlyTheRouterRoutes(t *testing.T) {
 		}
 	}
 	var inRouter []string
-	s := NewServer(Config{})
-	err := chi.Walk(s.router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	s, err := NewServer(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chi.Walk(s.router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		inRouter = append(inRouter, method+" "+strings.TrimSuffix(route, "/"))
 		return nil
 	})

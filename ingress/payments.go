@@ -66,10 +66,14 @@ func (s *Server) paymentRoute() http.Handler {
 			return
 		}
 		claim := func(ctx context.Context, ch, key string, hash []byte) (bool, error) {
+			defer s.metrics.step(stepClaim, time.Now())
 			return s.claims.claim(ctx, ch, key, hash, rec)
 		}
 		produce := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := s.produce(r.Context(), rec); err != nil {
+			start := time.Now()
+			err := s.produce(r.Context(), rec)
+			s.metrics.step(stepProduce, start)
+			if err != nil {
 				s.unavailable(w, "accepting payment", err)
 				return
 			}

@@ -2,13 +2,16 @@ package ingress
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -316,5 +319,52 @@ func TestConcurrentPaymentsAreClaimedOnce(t *testing.T) {
 	var rows int
 	if err := api.db.Pool.QueryRow(ctx, `SELECT count(*) FROM payment_status`).Scan(&rows); err != nil || rows != 41 {
 		t.Errorf("%d status rows (%v), want 41", rows, err)
+	}
+}
+
+// The API counts and times requests by route pattern (never by path, which carries ids)
+// and times the steps of accepting a payment.
+func TestRequestsAndPaymentStepsAreMeasured(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, _ := api.channel(t, channels.AllScopes, 0)
+	var acc PaymentAccepted
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "metrics-1", &acc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "metrics-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(ctx, "GET", "/v1/payments/"+acc.ID, nil, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(ctx, "GET", "/v2/nothing/here", nil, "", nil); client.Code(err) != "not_found" {
+		t.Fatalf("unknown route: %v", err)
+	}
+
+	srv := httptest.NewServer(promhttp.HandlerFor(api.metrics, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`paystream_ingress_requests_total{code="202",method="POST",route="/v1/payments"} 2`,
+		`paystream_ingress_requests_total{code="200",method="GET",route="/v1/payments/{id}"} 1`,
+		`paystream_ingress_requests_total{code="404",method="GET",route="unmatched"} 1`,
+		`paystream_ingress_request_seconds_count{method="POST",route="/v1/payments"} 2`,
+		// The replay finds the key taken: both requests claim, only the first produces.
+		`paystream_ingress_payment_step_seconds_count{step="claim"} 2`,
+		`paystream_ingress_payment_step_seconds_count{step="produce"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(body), acc.ID) {
+		t.Error("a payment id reached a metric label")
 	}
 }

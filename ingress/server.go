@@ -6,12 +6,14 @@ package ingress
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
@@ -42,6 +44,9 @@ type Config struct {
 	Ready func(context.Context) error
 	// Now is the clock for signature timestamps; nil is time.Now.
 	Now func() time.Time
+	// Metrics is where the API registers its Prometheus metrics (requests, latency, the
+	// steps of accepting a payment); nil keeps them unregistered.
+	Metrics prometheus.Registerer
 }
 
 // Server is the API.
@@ -63,10 +68,11 @@ type Server struct {
 	now        func() time.Time
 	limits     *rateLimits
 	router     chi.Router
+	metrics    *metrics
 }
 
-// NewServer builds the API's router.
-func NewServer(cfg Config) *Server {
+// NewServer builds the API's router. It fails only when its metrics cannot be registered.
+func NewServer(cfg Config) (*Server, error) {
 	s := &Server{pool: cfg.Pool, ledger: cfg.Ledger, subsidiary: cfg.Subsidiary, channels: cfg.Channels, webhooks: cfg.Webhooks, producer: cfg.Producer, serde: cfg.Serde, feePreview: cfg.FeePreview, log: cfg.Log, ready: cfg.Ready, now: cfg.Now,
 		limits: &rateLimits{m: map[string]*rate.Limiter{}}}
 	if s.now == nil {
@@ -94,7 +100,13 @@ func NewServer(cfg Config) *Server {
 	if s.webhooks == nil {
 		s.webhooks = webhooks.NewDispatcher(s.pool, s.channels, s.log)
 	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("registering the API's metrics: %w", err)
+	}
+	s.metrics = m
 	r := chi.NewRouter()
+	r.Use(m.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusNotFound, "not_found", "no route "+r.Method+" "+r.URL.Path))
 	})
@@ -114,7 +126,7 @@ func NewServer(cfg Config) *Server {
 		s.v1(r)
 	})
 	s.router = r
-	return s
+	return s, nil
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

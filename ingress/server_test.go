@@ -20,18 +20,20 @@ import (
 	"github.com/paystream/paystream/internal/testenv"
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/schemas"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 type testAPI struct {
-	url    string
-	store  *channels.Store
-	db     *testenv.DB
-	server *Server
-	ledger *ledger.Ledger
-	kafka  *testenv.Kafka
-	serde  *schemas.Serde
+	url     string
+	store   *channels.Store
+	db      *testenv.DB
+	server  *Server
+	ledger  *ledger.Ledger
+	kafka   *testenv.Kafka
+	serde   *schemas.Serde
+	metrics *prometheus.Registry
 }
 
 func newTestAPI(t testing.TB) *testAPI {
@@ -55,12 +57,16 @@ func newTestAPI(t testing.TB) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(Config{Pool: db.Pool, Ledger: l, Subsidiary: "TEST", Channels: store,
-		Producer: k.Client(t), Serde: serde, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	reg := prometheus.NewRegistry()
+	s, err := NewServer(Config{Pool: db.Pool, Ledger: l, Subsidiary: "TEST", Channels: store,
+		Producer: k.Client(t), Serde: serde, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Close)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
-	return &testAPI{url: hs.URL, store: store, db: db, server: s, ledger: l, kafka: k, serde: serde}
+	return &testAPI{url: hs.URL, store: store, db: db, server: s, ledger: l, kafka: k, serde: serde, metrics: reg}
 }
 
 // channel creates a channel and returns a client of it; opts: scopes and rate limit.

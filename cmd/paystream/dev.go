@@ -209,8 +209,12 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 	if err != nil {
 		return s, err
 	}
-	api := ingress.NewServer(ingress.Config{Pool: s.pool, Ledger: l, Subsidiary: a.cfg.Subsidiary,
-		Channels: store, Producer: s.client, Serde: serde, FeePreview: preview.Preview, Log: a.log, Ready: s.check})
+	api, err := ingress.NewServer(ingress.Config{Pool: s.pool, Ledger: l, Subsidiary: a.cfg.Subsidiary,
+		Channels: store, Producer: s.client, Serde: serde, FeePreview: preview.Preview, Log: a.log, Ready: s.check,
+		Metrics: s.admin.reg})
+	if err != nil {
+		return s, err
+	}
 	if a.cfg.BankURL == "" {
 		if s.bank, err = banksim.Start("127.0.0.1:0", banksim.Options{Latency: d.BankLatency, FailureRate: d.BankFailureRate, FailAmount: failAmount}); err != nil {
 			return s, err

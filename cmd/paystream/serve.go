@@ -67,8 +67,16 @@ func (serveCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	api := ingress.NewServer(ingress.Config{Pool: pool, Ledger: l, Subsidiary: a.cfg.Subsidiary, Channels: store,
-		Producer: producer, Serde: serde, FeePreview: preview.Preview, Log: a.log, Ready: ready})
+	admin, err := startAdmin(a)
+	if err != nil {
+		return err
+	}
+	defer admin.close(context.Background())
+	api, err := ingress.NewServer(ingress.Config{Pool: pool, Ledger: l, Subsidiary: a.cfg.Subsidiary, Channels: store,
+		Producer: producer, Serde: serde, FeePreview: preview.Preview, Log: a.log, Ready: ready, Metrics: admin.reg})
+	if err != nil {
+		return err
+	}
 	defer api.Close()
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
