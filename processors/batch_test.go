@@ -3,11 +3,13 @@ package processors
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/paystream/paystream/schemas/catalog"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // batchStage prepares whole batches, as the posting stage does with the ledger: Process
@@ -219,5 +221,62 @@ func TestFusedHopTakesOtherTopicsInMidChain(t *testing.T) {
 	}
 	if got := len(stage.prepared); got != 2000 {
 		t.Errorf("prepared %d distinct records, want 2000", got)
+	}
+}
+
+// A batch whose newest record is stale is topped up with what arrived since; a fresh one
+// is not waited on.
+func TestStaleBatchesAreToppedUp(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	c.topics(t, []catalog.Topic{topicIn, topicOut})
+	w := newWorker(testConfig(c, "w", 1000), copyHop(nil), testCodec{}, testMetrics(t), quietLog())
+	w.topUpWait = 30 * time.Second // returns as soon as records come; the bound only ends a failing test
+	sess, err := kgo.NewGroupTransactSession(w.sessionOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	cl := c.k.Client(t)
+	produce := func(n int, at time.Time) {
+		t.Helper()
+		for i := range n {
+			r := &kgo.Record{Topic: string(topicIn), Key: []byte("w" + strconv.Itoa(i)), Value: []byte(`{"id":"x"}`), Timestamp: at}
+			if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	poll := func(want int) []*kgo.Record {
+		t.Helper()
+		var recs []*kgo.Record
+		for deadline := time.Now().Add(30 * time.Second); len(recs) < want && time.Now().Before(deadline); {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			recs = append(recs, sess.PollRecords(ctx, want-len(recs)).Records()...)
+			cancel()
+		}
+		if len(recs) != want {
+			t.Fatalf("polled %d records, want %d", len(recs), want)
+		}
+		return recs
+	}
+
+	produce(10, time.Now().Add(-time.Hour))
+	stale := poll(10)
+	produce(5, time.Now().Add(-time.Hour))
+	// The client's fetch may have been answered by the first of the five alone.
+	if got := w.topUp(t.Context(), sess, stale).Records(); len(got) == 0 || len(got) > 5 {
+		t.Errorf("topping up a stale batch added %d records, want some of the 5 produced since", len(got))
+	}
+
+	produce(3, time.Now().Add(time.Hour)) // fresh by any clock for the rest of the test
+	fresh := poll(3)
+	produce(2, time.Now().Add(time.Hour))
+	begun := time.Now()
+	if more := w.topUp(t.Context(), sess, fresh); more != nil {
+		t.Errorf("a fresh batch was topped up with %d records", len(more.Records()))
+	}
+	if took := time.Since(begun); took > 5*time.Second {
+		t.Errorf("deciding not to top up a fresh batch took %v", took)
 	}
 }
