@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Status is the stored outcome of a posting.
@@ -81,6 +82,13 @@ type stored struct {
 // violation: a race, and the whole batch is rolled back. (ON CONFLICT DO NOTHING would
 // answer the same, at the cost of a speculative insertion per row: an extra index probe
 // and WAL record.)
+//
+// Once the account facts are cached, a batch takes two round trips: the reads and the
+// writes, each one pipeline. BEGIN rides at the head of the reads and COMMIT at the tail
+// of the writes rather than costing a round trip each, for this transaction is the serial
+// part of posting. That holds only because nothing is checked in Go between the writes and
+// the COMMIT: every check of the writes is made by the statements themselves, and
+// PostgreSQL skips the rest of a pipeline after a failed statement, COMMIT included.
 func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions) ([]Result, error) {
 	results := make([]Result, len(ps))
 	groups := make([]*group, len(ps))
@@ -108,26 +116,33 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 		}
 	}
 
-	tx, err := l.pool.Begin(ctx)
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("posting batch: %w", err)
 	}
-	defer tx.Rollback(ctx)
+	defer release(ctx, conn)
 	e := l.newEngine(opts.Partition, groups)
-	if err := e.prepare(ctx, tx); err != nil {
+	// Account facts never change, so they may be read before the transaction begins.
+	if err := e.prepare(ctx, conn); err != nil {
 		return nil, fmt.Errorf("posting batch: %w", err)
 	}
 	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
 	b.Queue(`SELECT payment_id, digest, status, reason, detail, transfer_ids FROM postings WHERE payment_id = ANY($1)`, textArray(ids))
 	e.queue(b)
-	br := tx.SendBatch(ctx, b)
+	br := conn.SendBatch(ctx, b)
 	// The digests are computed while the database looks the ids up and takes the locks.
 	for i, p := range ps {
 		if results[i].Err == nil {
 			digests[i] = p.digest()
 		}
 	}
-	found, err := readStored(br)
+	var found map[string]stored
+	if _, err = br.Exec(); err != nil {
+		err = fmt.Errorf("beginning: %w", err)
+	} else {
+		found, err = readStored(br)
+	}
 	if err == nil {
 		err = e.read(br)
 	}
@@ -194,9 +209,11 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 			WITH ORDINALITY v(id, d, s, r, x, t, n) ORDER BY n`, textArray(pids), byteaArray(dgs), textArray(statuses), textArray(reasons), textArray(details),
 		textArray(idArrays(tids)))
 	e.queueWrites(b)
-	br = tx.SendBatch(ctx, b)
-	tag, err := br.Exec()
-	if err != nil {
+	b.Queue(`COMMIT`)
+	br = conn.SendBatch(ctx, b)
+	// A plain INSERT writes every row its SELECT yields, one per new id, or fails: its count
+	// needs no check.
+	if _, err := br.Exec(); err != nil {
 		br.Close()
 		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "postings_pkey" {
 			return nil, errRace
@@ -207,13 +224,16 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 		br.Close()
 		return nil, fmt.Errorf("posting batch: %w", err)
 	}
+	tag, err := br.Exec()
+	if err == nil && tag.String() != "COMMIT" {
+		// COMMIT in a failed transaction answers ROLLBACK rather than an error.
+		err = pgx.ErrTxCommitRollback
+	}
+	if err != nil {
+		br.Close()
+		return nil, fmt.Errorf("committing batch: %w", err)
+	}
 	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("posting batch: %w", err)
-	}
-	if tag.RowsAffected() != int64(len(newIdx)) {
-		return nil, errRace
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("committing batch: %w", err)
 	}
 	for i, g := range groups {
@@ -226,6 +246,16 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 		}
 	}
 	return results, nil
+}
+
+// release gives conn back to the pool out of any transaction: a batch that failed after
+// its BEGIN went out leaves one open or aborted. Should the ROLLBACK fail, the connection
+// is still in the transaction (or broken), and the pool destroys it rather than reuse it.
+func release(ctx context.Context, conn *pgxpool.Conn) {
+	if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+		conn.Exec(ctx, `ROLLBACK`)
+	}
+	conn.Release()
 }
 
 func readStored(br pgx.BatchResults) (map[string]stored, error) {

@@ -1,11 +1,17 @@
 package ledger
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func TestPostP2PWithFeeAndVAT(t *testing.T) {
@@ -278,20 +284,125 @@ func TestOutcomeRaceDecidesAgain(t *testing.T) {
 	f := newFixture(t)
 	alice, bob := f.wallet("100"), f.wallet("0")
 	p := f.p2p("race-1", alice, bob, "10", "1", "0.1")
+	// Stored by "someone else" with other content, so the replay is a conflict.
+	rs := raceOutcome(t, f, f.l, []Posting{p}, "race-1", []byte{0}, Rejected)
+	if r := rs[0]; !r.Replayed || !errors.Is(r.Err, ErrIdempotencyConflict) {
+		t.Fatalf("result %+v, want a replayed idempotency conflict", r)
+	}
+	if got := f.available(alice); !got.Equal(d("100")) {
+		t.Fatalf("alice %s, want 100: the rolled-back batch must not have moved funds", got)
+	}
+	f.verify()
+}
+
+// The race again, stored with the batch's own content, on a pool of one connection: the
+// failed attempt gives its connection back out of the aborted transaction, the second
+// answers the stored posting and posts the rest of the batch, and the id holds one
+// posting and no transfer of the batch.
+func TestOutcomeRaceRetriesOnItsConnection(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var writes atomic.Int32
+	l, pool := probeLedger(t, f, func(b *pgx.Batch) {
+		if strings.Contains(b.QueuedQueries[0].SQL, "INSERT INTO postings") {
+			writes.Add(1)
+		}
+	})
+	alice, bob := f.wallet("100"), f.wallet("0")
+	ps := []Posting{f.p2p("race-2", alice, bob, "10", "1", "0.1"), f.p2p("race-3", alice, bob, "20", "1", "0.1")}
+	pid := backendPID(t, f, pool)
+	rs := raceOutcome(t, f, l, ps, "race-2", ps[0].digest(), Posted)
+	if r := rs[0]; !r.Replayed || r.Status != Posted || r.Err != nil {
+		t.Fatalf("raced posting %+v, want a replay of the stored one", r)
+	}
+	if r := rs[1]; r.Replayed || r.Status != Posted || len(r.TransferIDs) != 3 {
+		t.Fatalf("other posting %+v, want it posted", r)
+	}
+	if n := writes.Load(); n != 2 {
+		t.Fatalf("%d write batches, want 2 (the raced one and the retry)", n)
+	}
+	if got := backendPID(t, f, pool); got != pid {
+		t.Fatalf("connection replaced (backend %d, was %d): it went back inside the transaction", got, pid)
+	}
+	var postings, transfers int
+	if err := f.db.Pool.QueryRow(f.ctx, `SELECT (SELECT count(*) FROM postings WHERE payment_id = 'race-2'),
+		(SELECT count(*) FROM transfers WHERE payment_id = 'race-2')`).Scan(&postings, &transfers); err != nil {
+		t.Fatal(err)
+	}
+	if postings != 1 || transfers != 0 {
+		t.Fatalf("race-2 has %d postings and %d transfers, want 1 and 0", postings, transfers)
+	}
+	if got := f.available(alice); !got.Equal(d("78.9")) {
+		t.Fatalf("alice %s, want 78.9: only race-3 moves funds", got)
+	}
+	f.verify()
+}
+
+// Once warm (account facts cached, statements prepared), a batch costs two round trips:
+// BEGIN rides with the reads, COMMIT with the writes. Every round trip starts with one
+// write of the client's buffered messages, so the writes on the socket count them.
+func TestPostBatchTakesTwoRoundTrips(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var writes atomic.Int32
+	cfg, err := pgxpool.ParseConfig(f.db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := cfg.ConnConfig.DialFunc
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		return writeCounter{c, &writes}, err
+	}
+	pool, err := pgxpool.NewWithConfig(f.ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l, err := New(f.ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, bob := f.wallet("100"), f.wallet("0")
+	for i := range 3 {
+		writes.Store(0)
+		if _, err := l.PostBatch(f.ctx, []Posting{f.p2p(f.id("rt"), alice, bob, "1", "0.1", "0.01")}, BatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if n := writes.Load(); i > 0 && n != 2 {
+			t.Fatalf("batch %d took %d round trips, want 2", i, n)
+		}
+	}
+}
+
+type writeCounter struct {
+	net.Conn
+	n *atomic.Int32
+}
+
+func (c writeCounter) Write(b []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(b)
+}
+
+// raceOutcome posts ps with l while another transaction stores id (with digest and
+// status), committing only once the batch's outcome insert waits on it, and returns
+// what the batch answered.
+func raceOutcome(t *testing.T, f *fixture, l *Ledger, ps []Posting, id string, digest []byte, status Status) []Result {
+	t.Helper()
 	tx, err := f.db.Pool.Begin(f.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(f.ctx)
-	// Stored by "someone else" with other content, so the replay is a conflict.
-	if _, err := tx.Exec(f.ctx, `INSERT INTO postings (payment_id, digest, status) VALUES ('race-1', '\x00', 'rejected')`); err != nil {
+	if _, err := tx.Exec(f.ctx, `INSERT INTO postings (payment_id, digest, status) VALUES ($1, $2, $3)`, id, digest, status); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	var rs []Result
 	go func() {
 		var err error
-		rs, err = f.l.PostBatch(f.ctx, []Posting{p}, BatchOptions{})
+		rs, err = l.PostBatch(f.ctx, ps, BatchOptions{})
 		done <- err
 	}()
 	for waiting := false; !waiting; {
@@ -311,11 +422,5 @@ func TestOutcomeRaceDecidesAgain(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if r := rs[0]; !r.Replayed || !errors.Is(r.Err, ErrIdempotencyConflict) {
-		t.Fatalf("result %+v, want a replayed idempotency conflict", r)
-	}
-	if got := f.available(alice); !got.Equal(d("100")) {
-		t.Fatalf("alice %s, want 100: the rolled-back batch must not have moved funds", got)
-	}
-	f.verify()
+	return rs
 }
