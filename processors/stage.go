@@ -54,9 +54,12 @@ type Input struct {
 	Topic     catalog.Topic
 	Partition int32
 	Offset    int64 // of the hop's input record; fused stages see the origin's offset
-	Key       []byte
-	Value     any // decoded by the runner's Codec
-	Headers   map[string]string
+	// Batch names the transaction's batch, unique within the process: the stages of one
+	// fused hop see the same number for the same batch.
+	Batch   uint64
+	Key     []byte
+	Value   any // decoded by the runner's Codec
+	Headers map[string]string
 }
 
 // Output is one record a stage asks the runner to write.

@@ -45,7 +45,11 @@ type worker struct {
 	// beforeEnd, when set by a test, runs just before a transaction ends.
 	beforeEnd func(*kgo.Client)
 	topUpWait time.Duration
+	batch     uint64 // of the batch being processed (Input.Batch)
 }
+
+// batches numbers the batches of every worker of the process.
+var batches atomic.Uint64
 
 type partitionEvent struct {
 	assigned   bool
@@ -485,6 +489,7 @@ type pending struct {
 // Poison records go to a dead-letter topic; the error it returns is transient and means
 // the batch must be aborted.
 func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*kgo.Record), t *tally) error {
+	w.batch = batches.Add(1)
 	// entering[i] are the input records that enter the hop at stage i: the input's at the
 	// first, a topic of AlsoReads at the stage that reads it.
 	entering := make([][]pending, len(w.hop.Stages))
@@ -570,7 +575,7 @@ func (w *worker) prepareStage(ctx context.Context, def Definition, items []pendi
 	ins := make([]*Input, 0, len(items))
 	for _, p := range items {
 		if def.reads(p.it.topic) {
-			ins = append(ins, &Input{Topic: p.it.topic, Partition: p.origin.Partition, Offset: p.origin.Offset,
+			ins = append(ins, &Input{Topic: p.it.topic, Partition: p.origin.Partition, Offset: p.origin.Offset, Batch: w.batch,
 				Key: p.it.key, Value: p.it.value, Headers: p.it.headers})
 		}
 	}
@@ -624,7 +629,7 @@ func (w *worker) call(ctx context.Context, i int, def Definition, origin *kgo.Re
 		rs = &recordState{s: w.store, k: k}
 		st = rs
 	}
-	in := &Input{Topic: it.topic, Partition: origin.Partition, Offset: origin.Offset,
+	in := &Input{Topic: it.topic, Partition: origin.Partition, Offset: origin.Offset, Batch: w.batch,
 		Key: it.key, Value: it.value, Headers: it.headers}
 	w.m.recordsIn.WithLabelValues(def.Name).Inc()
 	res, err := safeProcess(ctx, def.Stage, in, st)

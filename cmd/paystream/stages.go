@@ -52,6 +52,7 @@ func stageRegistry(ctx context.Context, a *app, pool *pgxpool.Pool, l *ledger.Le
 	if err != nil {
 		return nil, err
 	}
+	rsk.FollowWallets(val.Wallets())
 	fees, err := fee.New(pool, l, fee.Config{Log: a.log})
 	if err != nil {
 		return nil, err

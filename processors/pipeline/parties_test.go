@@ -63,3 +63,98 @@ func TestPartiesAnswersABatchFromOneRead(t *testing.T) {
 		t.Errorf("uncovered lookup %+v: want it read from the ledger now", got)
 	}
 }
+
+// A follower takes its leader's read of the same batch instead of reading again, reads
+// only what the leader did not, and reads everything itself for another batch.
+func TestPartiesFollowsItsLeadersReadOfTheSameBatch(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.Postgres(t)
+	l, err := ledger.New(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "T1", Name: "t", BaseCurrency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []ledger.WalletID
+	for range 3 {
+		u, _ := l.CreateUser(ctx, ledger.User{Kind: ledger.Customer, DisplayName: "x", KYCLevel: 1})
+		w, _ := l.CreateWallet(ctx, ledger.Wallet{UserID: u.ID, Subsidiary: "T1"})
+		if _, err := l.OpenWalletAccount(ctx, w.ID, "USD", ledger.Main, ledger.WalletRules); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, w.ID)
+	}
+	missing, _ := ledger.ParseWalletRef("wal_999999")
+	pay := func(batch uint64, from, to ledger.WalletID) *processors.Input {
+		return &processors.Input{Batch: batch, Value: &schemas.Payment{PayerWallet: ledger.WalletRef(from),
+			PayeeWallet: ledger.WalletRef(to), Amount: schemas.Money{Currency: "USD"}}}
+	}
+	leader := NewParties(l, func(p *schemas.Payment) string { return p.Amount.Currency })
+	follower := NewParties(l, func(*schemas.Payment) string { return "" })
+	follower.Follow(leader)
+
+	if err := leader.Prepare(ctx, []*processors.Input{pay(7, ids[0], ids[1]), pay(7, ids[1], missing)}); err != nil {
+		t.Fatal(err)
+	}
+	// Changed after the leader's read: a follower that read again would see it.
+	if err := l.SetWalletStatus(ctx, ids[1], ledger.WalletFrozen); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetWalletStatus(ctx, ids[2], ledger.WalletFrozen); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.Prepare(ctx, []*processors.Input{pay(7, ids[0], ids[1]), pay(7, missing, ids[2])}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := follower.Get(ctx, "", ids[0], ids[1], ids[2], missing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case len(got) != 3:
+		t.Errorf("follower found %d wallets, want 3 (the missing one absent)", len(got))
+	case got[ids[1]].Wallet.Status != ledger.WalletActive:
+		t.Error("the follower read a wallet its leader had read for the same batch")
+	case got[ids[2]].Wallet.Status != ledger.WalletFrozen:
+		t.Error("the follower did not read the wallet its leader had not read")
+	case got[ids[0]].Account != nil || got[ids[0]].User.KYCLevel != 1:
+		t.Errorf("a lookup without currency answered %+v: want the user and no account", got[ids[0]])
+	}
+}
+
+func TestPartiesReadsItselfForAnotherBatch(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.Postgres(t)
+	l, err := ledger.New(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "T1", Name: "t", BaseCurrency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := l.CreateUser(ctx, ledger.User{Kind: ledger.Customer, DisplayName: "x", KYCLevel: 1})
+	w, _ := l.CreateWallet(ctx, ledger.Wallet{UserID: u.ID, Subsidiary: "T1"})
+	in := func(batch uint64) []*processors.Input {
+		return []*processors.Input{{Batch: batch, Value: &schemas.Payment{PayerWallet: ledger.WalletRef(w.ID), Amount: schemas.Money{Currency: "USD"}}}}
+	}
+	leader := NewParties(l, func(p *schemas.Payment) string { return p.Amount.Currency })
+	follower := NewParties(l, func(*schemas.Payment) string { return "" })
+	follower.Follow(leader)
+	if err := leader.Prepare(ctx, in(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetWalletStatus(ctx, w.ID, ledger.WalletFrozen); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.Prepare(ctx, in(2)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := follower.Get(ctx, "", w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[w.ID].Wallet.Status != ledger.WalletFrozen {
+		t.Error("the follower took its leader's read of another batch")
+	}
+}

@@ -56,6 +56,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cfg Config) 
 	return s, nil
 }
 
+// FollowWallets takes the wallets of a batch from another stage's read of the same batch
+// (validation's, when the two are fused in one hop) instead of reading them again.
+func (s *Stage) FollowWallets(leader *pipeline.Parties) { s.parties.Follow(leader) }
+
 // Prepare reads the wallets of a whole batch at once.
 func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
 	return s.parties.Prepare(ctx, ins)

@@ -83,6 +83,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cfg Config) 
 	return s, nil
 }
 
+// Wallets is the stage's batch read of wallets, which a later stage of the same hop may
+// follow (pipeline.Parties.Follow) rather than read them again.
+func (s *Stage) Wallets() *pipeline.Parties { return s.parties }
+
 // Prepare reads the wallets of a whole batch at once.
 func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
 	return s.parties.Prepare(ctx, ins)
