@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -75,30 +77,44 @@ type benchFigures struct {
 	Kills          int            `json:"kills,omitempty"`
 }
 
-// sentPayment is one payment the bench sent.
-type sentPayment struct {
-	start, accepted time.Time
-	waited          bool // sent with Prefer: wait, so its answer came with the outcome
+// benchPayment is what the bench keeps of one payment. It holds no pointer and a few words:
+// a long run keeps millions of them on the machine being measured, and the bench's heap
+// and collector must not take CPU from the system under test as the run goes on.
+type benchPayment struct {
+	start, accepted, seen time.Duration // since the run's epoch; seen 0: no outcome yet
+	outs                  uint16        // outcomes seen, pending ones excluded
+	sent                  bool          // answered by the ingress (its outcome may come first)
+	waited                bool          // sent with Prefer: wait, so its answer came with the outcome
+	posted                bool          // its first final outcome was posted
 }
 
 type benchRun struct {
 	a       *app
 	c       *client.Client
+	epoch   time.Time
 	mu      sync.Mutex
-	sent    map[string]*sentPayment
-	done    map[string]time.Time
-	status  map[string]string
+	pays    map[string]benchPayment // by payment id: the bench's and any other seen on the topic
 	reasons map[string]int
-	outs    map[string]int // outcomes seen per payment, pending ones excluded
 	errors  atomic.Int64
 	recent  []time.Duration // request to outcome of the payments ended since the last progress line
-	// completed counts the sent payments whose outcome was seen, kept as both arrive: the
-	// progress line must not walk every payment each second, which over a long run took
-	// CPU from the system being measured on the same machine.
-	completed int
+	// Counted as payments and outcomes arrive, for the progress line must not walk every
+	// payment each second: over a long run that took CPU from the system being measured.
+	accepted, completed int
 }
 
+// since is the time from the run's epoch to t, on the monotonic clock.
+func (r *benchRun) since(t time.Time) time.Duration { return t.Sub(r.epoch) }
+
 func (b benchCmd) Run(a *app) error {
+	// The bench keeps every payment it sent, so its live heap grows with the run by design:
+	// under paystream's soft memory limit its collector would run ever more often and take
+	// the CPU it measures. A heap twice what is live, without a limit, unless set otherwise.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(100)
+	}
 	weights, err := parseMix(b.Mix)
 	if err != nil {
 		return err
@@ -112,8 +128,7 @@ func (b benchCmd) Run(a *app) error {
 		return err
 	}
 	c.WithHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.Concurrency * 2}, Timeout: 60 * time.Second})
-	run := &benchRun{a: a, c: c, sent: map[string]*sentPayment{}, done: map[string]time.Time{},
-		status: map[string]string{}, reasons: map[string]int{}, outs: map[string]int{}}
+	run := &benchRun{a: a, c: c, epoch: time.Now(), pays: map[string]benchPayment{}, reasons: map[string]int{}}
 
 	stopOutcomes, err := run.readOutcomes()
 	if err != nil {
@@ -147,7 +162,7 @@ func (b benchCmd) Run(a *app) error {
 			due = func(kills int) bool {
 				run.mu.Lock()
 				defer run.mu.Unlock()
-				return len(run.sent) >= b.Count*(kills+1)/(b.Chaos+1)
+				return run.accepted >= b.Count*(kills+1)/(b.Chaos+1)
 			}
 		}
 		stopKilling := make(chan struct{})
@@ -247,20 +262,7 @@ func (r *benchRun) readOutcomes() (func(), error) {
 				if o.Status == "pending" {
 					return
 				}
-				r.mu.Lock()
-				r.outs[o.PaymentID]++
-				if _, ok := r.done[o.PaymentID]; !ok {
-					r.done[o.PaymentID] = seen
-					if s := r.sent[o.PaymentID]; s != nil {
-						r.recent = append(r.recent, seen.Sub(s.start))
-						r.completed++
-					}
-					r.status[o.PaymentID] = o.Status
-					if o.Status != "posted" {
-						r.reasons[o.ReasonCode]++
-					}
-				}
-				r.mu.Unlock()
+				r.outcome(o, seen)
 			})
 		}
 	}()
@@ -419,28 +421,53 @@ func (r *benchRun) post(body, path string, wait bool) string {
 		r.errors.Add(1)
 		return ""
 	}
-	r.mu.Lock()
-	if _, seen := r.done[out.ID]; seen && r.sent[out.ID] == nil {
-		r.completed++ // its outcome came before its answer
-	}
-	r.sent[out.ID] = &sentPayment{start: start, accepted: time.Now(), waited: wait}
-	r.mu.Unlock()
+	r.answered(out.ID, start, time.Now(), wait)
 	if wait && out.Status != "succeeded" {
 		return ""
 	}
 	return out.ID
 }
 
+// outcome records a final outcome read at seen.
+func (r *benchRun) outcome(o *schemas.PaymentOutcome, seen time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pays[o.PaymentID]
+	p.outs++
+	if p.seen == 0 {
+		p.seen, p.posted = r.since(seen), o.Status == "posted"
+		if p.sent {
+			r.recent = append(r.recent, p.seen-p.start)
+			r.completed++
+		}
+		if !p.posted {
+			r.reasons[o.ReasonCode]++
+		}
+	}
+	r.pays[o.PaymentID] = p
+}
+
+// answered records the ingress's answer to a payment sent at start.
+func (r *benchRun) answered(id string, start, accepted time.Time, wait bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pays[id]
+	if p.sent {
+		return
+	}
+	p.start, p.accepted, p.sent, p.waited = r.since(start), r.since(accepted), true, wait
+	r.accepted++
+	if p.seen != 0 { // its outcome came before its answer
+		r.recent = append(r.recent, p.seen-p.start)
+		r.completed++
+	}
+	r.pays[id] = p
+}
+
 func (r *benchRun) pending() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
-	for id := range r.sent {
-		if _, ok := r.done[id]; !ok {
-			n++
-		}
-	}
-	return n
+	return r.accepted - r.completed
 }
 
 func (r *benchRun) progress(start time.Time, done chan struct{}) {
@@ -454,7 +481,7 @@ func (r *benchRun) progress(start time.Time, done chan struct{}) {
 		case <-t.C:
 		}
 		r.mu.Lock()
-		sent, completed := len(r.sent), r.completed
+		sent, completed := r.accepted, r.completed
 		recent := r.recent
 		r.recent = nil
 		r.mu.Unlock()
@@ -478,21 +505,20 @@ func (r *benchRun) figures(start time.Time) benchFigures {
 	defer r.mu.Unlock()
 	f := benchFigures{Rejected: map[string]int{}, Errors: int(r.errors.Load())}
 	var acc, out []time.Duration
-	var lastAccepted, lastDone time.Time
-	for id, s := range r.sent {
-		if !s.waited {
-			acc = append(acc, s.accepted.Sub(s.start))
+	var lastAccepted, lastDone time.Duration
+	for _, p := range r.pays {
+		if !p.sent {
+			continue
 		}
-		if s.accepted.After(lastAccepted) {
-			lastAccepted = s.accepted
+		if !p.waited {
+			acc = append(acc, p.accepted-p.start)
 		}
-		if at, ok := r.done[id]; ok {
-			out = append(out, at.Sub(s.start))
+		lastAccepted = max(lastAccepted, p.accepted)
+		if p.seen != 0 {
+			out = append(out, p.seen-p.start)
 			f.Completed++
-			if at.After(lastDone) {
-				lastDone = at
-			}
-			if r.status[id] == "posted" {
+			lastDone = max(lastDone, p.seen)
+			if p.posted {
 				f.Succeeded++
 			}
 		}
@@ -500,13 +526,13 @@ func (r *benchRun) figures(start time.Time) benchFigures {
 	for k, v := range r.reasons {
 		f.Rejected[k] = v
 	}
-	f.Accepted = len(r.sent)
+	f.Accepted = r.accepted
 	f.Payments = f.Accepted + f.Errors
-	f.Seconds = lastAccepted.Sub(start).Seconds()
+	f.Seconds = (lastAccepted - r.since(start)).Seconds()
 	if f.Seconds > 0 {
 		f.AcceptedPerS = float64(f.Accepted) / f.Seconds
 	}
-	if d := lastDone.Sub(start).Seconds(); d > 0 {
+	if d := (lastDone - r.since(start)).Seconds(); d > 0 {
 		f.CompletedPerS = float64(f.Completed) / d
 	}
 	slices.Sort(acc)
@@ -552,12 +578,15 @@ func (r *benchRun) verify(f benchFigures) (bool, error) {
 	r.mu.Lock()
 	var succeeded []string
 	ok := true
-	for id := range r.sent {
-		if n := r.outs[id]; n != 1 {
-			fmt.Fprintf(r.a.out, "FAIL  payment %s has %d outcomes, want exactly 1\n", id, n)
+	for id, p := range r.pays {
+		if !p.sent {
+			continue
+		}
+		if p.outs != 1 {
+			fmt.Fprintf(r.a.out, "FAIL  payment %s has %d outcomes, want exactly 1\n", id, p.outs)
 			ok = false
 		}
-		if r.status[id] == "posted" {
+		if p.posted {
 			succeeded = append(succeeded, id)
 		}
 	}

@@ -145,3 +145,36 @@ func BenchmarkP2PEndToEnd(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "outcome_p50_ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "outcome_p99_ms")
 }
+
+// The bench's bookkeeping: an outcome may arrive before the ingress's answer, outcomes of
+// payments it did not send are not counted, and a second outcome is seen by --verify.
+func TestBenchCountsPaymentsWhicheverArrivesFirst(t *testing.T) {
+	epoch := time.Now()
+	r := &benchRun{epoch: epoch, pays: map[string]benchPayment{}, reasons: map[string]int{}}
+	at := func(ms int) time.Time { return epoch.Add(time.Duration(ms) * time.Millisecond) }
+	out := func(id, status, reason string) *schemas.PaymentOutcome {
+		return &schemas.PaymentOutcome{Meta: schemas.Meta{PaymentID: id}, Status: status, ReasonCode: reason}
+	}
+	r.answered("a", at(0), at(5), false)
+	r.outcome(out("a", "posted", ""), at(40))
+	r.outcome(out("b", "rejected", "insufficient_funds"), at(30))
+	r.answered("b", at(10), at(50), false) // its outcome came first
+	r.outcome(out("topup", "posted", ""), at(1))
+	r.answered("c", at(20), at(25), false)
+	r.outcome(out("a", "posted", ""), at(60)) // a duplicate
+
+	if r.accepted != 3 || r.completed != 2 || r.pending() != 1 {
+		t.Errorf("accepted %d completed %d pending %d, want 3, 2, 1", r.accepted, r.completed, r.pending())
+	}
+	slices.Sort(r.recent)
+	if want := []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}; !slices.Equal(r.recent, want) {
+		t.Errorf("latencies %v, want %v", r.recent, want)
+	}
+	f := r.figures(epoch)
+	if f.Accepted != 3 || f.Completed != 2 || f.Succeeded != 1 || f.Rejected["insufficient_funds"] != 1 || f.OutcomeMaxms != 40 {
+		t.Errorf("figures %+v", f)
+	}
+	if r.pays["a"].outs != 2 || r.pays["b"].outs != 1 {
+		t.Errorf("outcomes seen: a %d, b %d; want 2 and 1", r.pays["a"].outs, r.pays["b"].outs)
+	}
+}
