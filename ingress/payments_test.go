@@ -173,9 +173,31 @@ func TestOutcomesCompleteThePaymentAndQueueWebhooks(t *testing.T) {
 		t.Errorf("after outcome: %+v fees %s decisions %s", got, got.Fees, got.Decisions)
 	}
 	var n int
-	if err := api.db.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-		WHERE w.channel_key = $1 AND d.event_type = 'payment.succeeded'`, ch.KeyID).Scan(&n); err != nil || n != 1 {
+	var payload string
+	if err := api.db.Pool.QueryRow(ctx, `SELECT count(*), max(convert_from(d.payload, 'UTF8')) FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		WHERE w.channel_key = $1 AND d.event_type = 'payment.succeeded'`, ch.KeyID).Scan(&n, &payload); err != nil || n != 1 {
 		t.Errorf("%d webhook deliveries queued (%v), want 1", n, err)
+	}
+	for _, want := range []string{`"status":"succeeded"`, `"amount":"`, `"fees":[{"code":"p2p_fee","amount":"0.50"`, `"decisions":[{"stage":"risk"`} {
+		if !strings.Contains(payload, want) {
+			t.Errorf("webhook payload lacks %s: %s", want, payload)
+		}
+	}
+
+	// A channel without webhooks gets its status and no delivery.
+	other, otherCh := api.channel(t, channels.AllScopes, 0)
+	if _, err := other.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "", &acc); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.server.ApplyOutcomes(ctx, []*schemas.PaymentOutcome{outcome(acc.ID, "posted", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Do(ctx, "GET", "/v1/payments/"+acc.ID, nil, "", &got); err != nil || got.Status != "succeeded" {
+		t.Errorf("without webhooks: %+v (%v)", got, err)
+	}
+	if err := api.db.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		WHERE w.channel_key = $1`, otherCh.KeyID).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d deliveries for a channel without webhooks (%v)", n, err)
 	}
 }
 
