@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -41,6 +42,7 @@ type benchCmd struct {
 	Mix         string        `default:"p2p=70,merchant=20,hold=10" help:"Payment mix in percent: p2p, merchant, hold (a hold then its capture)."`
 	JSON        string        `name:"json" help:"Write the figures to this file as JSON." placeholder:"FILE"`
 	Verify      bool          `help:"Afterwards: every accepted payment has exactly one outcome, every succeeded one exactly one posting, and the ledger invariants hold."`
+	CPUProfile  string        `name:"cpuprofile" help:"Write the bench's own CPU profile to this file: it shares the machine with what it measures." placeholder:"FILE"`
 	AdminURL    string        `name:"admin-url" help:"The paystream process's /metrics, for its RSS (default http://<PAYSTREAM_ADMIN_ADDR>/metrics)." placeholder:"URL"`
 	Chaos       int           `help:"Crash drill: run each stage as its own process and SIGKILL one at random this many times during the run (the target must be paystream dev --no-stages)."`
 }
@@ -149,6 +151,17 @@ func (b benchCmd) Run(a *app) error {
 		return err
 	}
 
+	if b.CPUProfile != "" {
+		f, err := os.Create(b.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(a.out, "sending payments (%s)...\n", b.describe())
 	start := time.Now()
 	progressDone := make(chan struct{})
