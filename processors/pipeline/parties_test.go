@@ -12,24 +12,40 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestPartiesAnswersABatchFromOneRead(t *testing.T) {
+// testLedger is a ledger on a private database with one subsidiary, and a function that
+// opens a USD wallet for a new customer at the given KYC level.
+func testLedger(t *testing.T) (*ledger.Ledger, func(kyc int) ledger.WalletID) {
+	t.Helper()
 	ctx := context.Background()
-	db := testenv.Postgres(t)
-	l, err := ledger.New(ctx, db.Pool)
+	l, err := ledger.New(ctx, testenv.Postgres(t).Pool)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := l.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "T1", Name: "t", BaseCurrency: "USD"}); err != nil {
 		t.Fatal(err)
 	}
-	var refs []string
-	for range 3 {
-		u, _ := l.CreateUser(ctx, ledger.User{Kind: ledger.Customer, DisplayName: "x", KYCLevel: 2})
-		w, _ := l.CreateWallet(ctx, ledger.Wallet{UserID: u.ID, Subsidiary: "T1"})
+	return l, func(kyc int) ledger.WalletID {
+		u, err := l.CreateUser(ctx, ledger.User{Kind: ledger.Customer, DisplayName: "x", KYCLevel: kyc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := l.CreateWallet(ctx, ledger.Wallet{UserID: u.ID, Subsidiary: "T1"})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := l.OpenWalletAccount(ctx, w.ID, "USD", ledger.Main, ledger.WalletRules); err != nil {
 			t.Fatal(err)
 		}
-		refs = append(refs, ledger.WalletRef(w.ID))
+		return w.ID
+	}
+}
+
+func TestPartiesAnswersABatchFromOneRead(t *testing.T) {
+	ctx := context.Background()
+	l, wallet := testLedger(t)
+	var refs []string
+	for range 3 {
+		refs = append(refs, ledger.WalletRef(wallet(2)))
 	}
 	ps := NewParties(l, func(p *schemas.Payment) string { return p.Amount.Currency })
 	pay := func(from, to string) *processors.Input {
@@ -68,23 +84,8 @@ func TestPartiesAnswersABatchFromOneRead(t *testing.T) {
 // only what the leader did not, and reads everything itself for another batch.
 func TestPartiesFollowsItsLeadersReadOfTheSameBatch(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.Postgres(t)
-	l, err := ledger.New(ctx, db.Pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "T1", Name: "t", BaseCurrency: "USD"}); err != nil {
-		t.Fatal(err)
-	}
-	var ids []ledger.WalletID
-	for range 3 {
-		u, _ := l.CreateUser(ctx, ledger.User{Kind: ledger.Customer, DisplayName: "x", KYCLevel: 1})
-		w, _ := l.CreateWallet(ctx, ledger.Wallet{UserID: u.ID, Subsidiary: "T1"})
-		if _, err := l.OpenWalletAccount(ctx, w.ID, "USD", ledger.Main, ledger.WalletRules); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, w.ID)
-	}
+	l, wallet := testLedger(t)
+	ids := []ledger.WalletID{wallet(1), wallet(1), wallet(1)}
 	missing, _ := ledger.ParseWalletRef("wal_999999")
 	pay := func(batch uint64, from, to ledger.WalletID) *processors.Input {
 		return &processors.Input{Batch: batch, Value: &schemas.Payment{PayerWallet: ledger.WalletRef(from),
@@ -125,18 +126,10 @@ func TestPartiesFollowsItsLeadersReadOfTheSameBatch(t *testing.T) {
 
 func TestPartiesReadsItselfForAnotherBatch(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.Postgres(t)
-	l, err := ledger.New(ctx, db.Pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.CreateSubsidiary(ctx, ledger.Subsidiary{ID: "T1", Name: "t", BaseCurrency: "USD"}); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := l.CreateUser(ctx, ledger.User{Kind: ledger.Customer, DisplayName: "x", KYCLevel: 1})
-	w, _ := l.CreateWallet(ctx, ledger.Wallet{UserID: u.ID, Subsidiary: "T1"})
+	l, wallet := testLedger(t)
+	id := wallet(1)
 	in := func(batch uint64) []*processors.Input {
-		return []*processors.Input{{Batch: batch, Value: &schemas.Payment{PayerWallet: ledger.WalletRef(w.ID), Amount: schemas.Money{Currency: "USD"}}}}
+		return []*processors.Input{{Batch: batch, Value: &schemas.Payment{PayerWallet: ledger.WalletRef(id), Amount: schemas.Money{Currency: "USD"}}}}
 	}
 	leader := NewParties(l, func(p *schemas.Payment) string { return p.Amount.Currency })
 	follower := NewParties(l, func(*schemas.Payment) string { return "" })
@@ -144,17 +137,17 @@ func TestPartiesReadsItselfForAnotherBatch(t *testing.T) {
 	if err := leader.Prepare(ctx, in(1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.SetWalletStatus(ctx, w.ID, ledger.WalletFrozen); err != nil {
+	if err := l.SetWalletStatus(ctx, id, ledger.WalletFrozen); err != nil {
 		t.Fatal(err)
 	}
 	if err := follower.Prepare(ctx, in(2)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := follower.Get(ctx, "", w.ID)
+	got, err := follower.Get(ctx, "", id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[w.ID].Wallet.Status != ledger.WalletFrozen {
+	if got[id].Wallet.Status != ledger.WalletFrozen {
 		t.Error("the follower took its leader's read of another batch")
 	}
 }
