@@ -257,8 +257,8 @@ func (s *Server) launch(bin string, cred *syscall.Credential, noFsync bool) erro
 		// checkpoints ran back to back, each followed by full-page images that made the
 		// WAL larger still, and the latency of a 10-minute run tripled over a one-minute
 		// one. Compressed, and with up to 4 GB between checkpoints, they come minutes apart
-		// (the first in the fifth minute at that rate). lz4 rather than the default pglz: the same
-		// images for less of the CPU the whole machine is short of.
+		// (the first in the fifth minute at that rate). lz4 rather than the default pglz:
+		// the same images for less of the CPU the whole machine is short of.
 		"-c", "max_wal_size=4GB",
 		"-c", "checkpoint_timeout=10min",
 		"-c", "wal_compression=lz4",

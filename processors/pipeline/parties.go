@@ -20,43 +20,60 @@ type Parties struct {
 	leader   *Parties // see Follow
 
 	mu    sync.Mutex
-	batch uint64                                      // processors.Input.Batch of the last read
-	read  map[string]map[ledger.WalletID]ledger.Party // by currency, for the current batch
-	asked map[string]map[ledger.WalletID]bool         // read, found or not
+	batch uint64    // processors.Input.Batch of the last read
+	last  batchRead // for the current batch
+}
+
+// batchRead is what one Prepare read, by currency: the parties found, and every wallet
+// asked for, found or not.
+type batchRead struct {
+	read  map[string]map[ledger.WalletID]ledger.Party
+	asked map[string]map[ledger.WalletID]bool
+}
+
+func newBatchRead() batchRead {
+	return batchRead{read: map[string]map[ledger.WalletID]ledger.Party{}, asked: map[string]map[ledger.WalletID]bool{}}
+}
+
+func (b batchRead) note(currency string, id ledger.WalletID, p ledger.Party, found bool) {
+	if b.asked[currency] == nil {
+		b.read[currency], b.asked[currency] = map[ledger.WalletID]ledger.Party{}, map[ledger.WalletID]bool{}
+	}
+	b.asked[currency][id] = true
+	if found {
+		b.read[currency][id] = p
+	}
+}
+
+// answer looks (currency, id) up for a follower; known is false when it was not read.
+// Any currency answers a lookup without one (""), whose party carries no account.
+func (b batchRead) answer(currency string, id ledger.WalletID) (p ledger.Party, found, known bool) {
+	if currency != "" {
+		p, found = b.read[currency][id]
+		return p, found, b.asked[currency][id]
+	}
+	for cur := range b.asked {
+		if b.asked[cur][id] {
+			p, found = b.read[cur][id]
+			p.Account = nil
+			return p, found, true
+		}
+	}
+	return ledger.Party{}, false, false
 }
 
 // Follow makes ps take what leader read for the same batch instead of reading it again:
 // in a fused hop, risk screens the wallets validation has just read for the same records.
-// Leader's read of any currency answers a lookup without an account ("" ), since a wallet
+// Leader's read of any currency answers a lookup without an account (""), since a wallet
 // and its user do not depend on the currency; anything leader did not read is read as
 // usual, and so is everything when the batches differ (separate hops).
 func (ps *Parties) Follow(leader *Parties) { ps.leader = leader }
 
 // shared returns what ps read for batch, if that is its last read.
-func (ps *Parties) shared(batch uint64) (map[string]map[ledger.WalletID]ledger.Party, map[string]map[ledger.WalletID]bool, bool) {
+func (ps *Parties) shared(batch uint64) (batchRead, bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if batch == 0 || ps.batch != batch {
-		return nil, nil, false
-	}
-	return ps.read, ps.asked, true
-}
-
-// fromLeader answers (currency, id) from leader's read of the same batch.
-func fromLeader(read map[string]map[ledger.WalletID]ledger.Party, asked map[string]map[ledger.WalletID]bool,
-	currency string, id ledger.WalletID) (p ledger.Party, found, known bool) {
-	if currency != "" {
-		p, found = read[currency][id]
-		return p, found, asked[currency][id]
-	}
-	for cur := range asked {
-		if asked[cur][id] {
-			p, found = read[cur][id]
-			p.Account = nil // a lookup without currency reads no account
-			return p, found, true
-		}
-	}
-	return ledger.Party{}, false, false
+	return ps.last, batch != 0 && ps.batch == batch
 }
 
 // NewParties returns a batch reader; currency picks the account each payment needs.
@@ -64,20 +81,18 @@ func NewParties(l *ledger.Ledger, currency func(*schemas.Payment) string) *Parti
 	return &Parties{ledger: l, currency: currency}
 }
 
-// Prepare reads the parties of every payment in the batch.
+// Prepare reads the parties of every payment in the batch, but for those its leader read.
 func (ps *Parties) Prepare(ctx context.Context, ins []*processors.Input) error {
 	var batch uint64
 	if len(ins) > 0 {
-		batch = ins[0].Batch
+		batch = ins[0].Batch // one batch per call
 	}
-	var lread map[string]map[ledger.WalletID]ledger.Party
-	var lasked map[string]map[ledger.WalletID]bool
+	var lead batchRead
 	shared := false
 	if ps.leader != nil {
-		lread, lasked, shared = ps.leader.shared(batch)
+		lead, shared = ps.leader.shared(batch)
 	}
-	read := map[string]map[ledger.WalletID]ledger.Party{}
-	asked := map[string]map[ledger.WalletID]bool{}
+	now := newBatchRead()
 	want := map[string][]ledger.WalletID{}
 	for _, in := range ins {
 		p, ok := in.Value.(*schemas.Payment)
@@ -90,15 +105,9 @@ func (ps *Parties) Prepare(ctx context.Context, ins []*processors.Input) error {
 			if !ok {
 				continue
 			}
-			if shared && in.Batch == batch {
-				if party, found, known := fromLeader(lread, lasked, cur, id); known {
-					if asked[cur] == nil {
-						read[cur], asked[cur] = map[ledger.WalletID]ledger.Party{}, map[ledger.WalletID]bool{}
-					}
-					asked[cur][id] = true
-					if found {
-						read[cur][id] = party
-					}
+			if shared {
+				if party, found, known := lead.answer(cur, id); known {
+					now.note(cur, id, party, found)
 					continue
 				}
 			}
@@ -110,18 +119,13 @@ func (ps *Parties) Prepare(ctx context.Context, ins []*processors.Input) error {
 		if err != nil {
 			return err
 		}
-		if asked[cur] == nil {
-			read[cur], asked[cur] = map[ledger.WalletID]ledger.Party{}, map[ledger.WalletID]bool{}
-		}
 		for _, id := range ids {
-			asked[cur][id] = true
-			if party, ok := got[id]; ok {
-				read[cur][id] = party
-			}
+			party, found := got[id]
+			now.note(cur, id, party, found)
 		}
 	}
 	ps.mu.Lock()
-	ps.batch, ps.read, ps.asked = batch, read, asked
+	ps.batch, ps.last = batch, now
 	ps.mu.Unlock()
 	return nil
 }
@@ -129,14 +133,14 @@ func (ps *Parties) Prepare(ctx context.Context, ins []*processors.Input) error {
 // Get returns the parties of the wallets, from the batch's read when it covered them all.
 func (ps *Parties) Get(ctx context.Context, currency string, ids ...ledger.WalletID) (map[ledger.WalletID]ledger.Party, error) {
 	ps.mu.Lock()
-	covered := ps.asked[currency] != nil
+	covered := ps.last.asked[currency] != nil
 	out := make(map[ledger.WalletID]ledger.Party, len(ids))
 	for _, id := range ids {
-		if !ps.asked[currency][id] {
+		if !ps.last.asked[currency][id] {
 			covered = false
 			break
 		}
-		if p, ok := ps.read[currency][id]; ok {
+		if p, ok := ps.last.read[currency][id]; ok {
 			out[id] = p
 		}
 	}
