@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +42,7 @@ type benchCmd struct {
 	JSON        string        `name:"json" help:"Write the figures to this file as JSON." placeholder:"FILE"`
 	Verify      bool          `help:"Afterwards: every accepted payment has exactly one outcome, every succeeded one exactly one posting, and the ledger invariants hold."`
 	CPUProfile  string        `name:"cpuprofile" help:"Write the bench's own CPU profile to this file: it shares the machine with what it measures." placeholder:"FILE"`
-	AdminURL    string        `name:"admin-url" help:"The paystream process's /metrics, for its RSS (default http://<PAYSTREAM_ADMIN_ADDR>/metrics)." placeholder:"URL"`
+	AdminURL    string        `name:"admin-url" help:"The paystream process's /metrics, for its RSS and CPU (default http://<PAYSTREAM_ADMIN_ADDR>/metrics)." placeholder:"URL"`
 	Chaos       int           `help:"Crash drill: run each stage as its own process and SIGKILL one at random this many times during the run (the target must be paystream dev --no-stages)."`
 }
 
@@ -75,8 +74,15 @@ type benchFigures struct {
 	OutcomeP999ms  float64        `json:"outcome_p999_ms"`
 	OutcomeMaxms   float64        `json:"outcome_max_ms"`
 	RSSMB          float64        `json:"rss_mb"`
-	Verified       *bool          `json:"verified,omitempty"`
-	Kills          int            `json:"kills,omitempty"`
+	// CPU per completed payment over the sending phase (see cpuSample): the paystream
+	// process's (when its /metrics is known), the bench's own, and the whole machine's with
+	// its busy share (when /proc/stat is readable; it includes PostgreSQL).
+	ServerCPUms    float64 `json:"server_cpu_ms_per_payment,omitempty"`
+	BenchCPUms     float64 `json:"bench_cpu_ms_per_payment"`
+	MachineCPUms   float64 `json:"machine_cpu_ms_per_payment,omitempty"`
+	MachineBusyPct float64 `json:"machine_busy_pct,omitempty"`
+	Verified       *bool   `json:"verified,omitempty"`
+	Kills          int     `json:"kills,omitempty"`
 }
 
 // benchPayment is what the bench keeps of one payment. It holds no pointer and a few words:
@@ -163,6 +169,7 @@ func (b benchCmd) Run(a *app) error {
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(a.out, "sending payments (%s)...\n", b.describe())
+	cpuFrom := sampleCPU(b.metricsURL(a))
 	start := time.Now()
 	progressDone := make(chan struct{})
 	go run.progress(start, progressDone)
@@ -191,7 +198,9 @@ func (b benchCmd) Run(a *app) error {
 	}
 	close(progressDone)
 	fig := run.figures(start)
-	fig.RSSMB = b.rss(a)
+	cpuTo := sampleCPU(b.metricsURL(a))
+	fig.RSSMB = cpuTo.serverRSSMiB
+	cpuFigures(&fig, cpuFrom, cpuTo, fig.Completed)
 	if drill != nil {
 		fig.Kills = drill.kills
 	}
@@ -556,28 +565,15 @@ func (r *benchRun) figures(start time.Time) benchFigures {
 	return f
 }
 
-// rss reads the paystream process's resident memory from its /metrics.
-func (b benchCmd) rss(a *app) float64 {
-	u := b.AdminURL
-	if u == "" {
-		if a.cfg.AdminAddr == "" {
-			return 0
-		}
-		u = "http://" + a.cfg.AdminAddr + "/metrics"
+// metricsURL is the paystream process's /metrics, or "" when unknown.
+func (b benchCmd) metricsURL(a *app) string {
+	if b.AdminURL != "" {
+		return b.AdminURL
 	}
-	resp, err := http.Get(u)
-	if err != nil {
-		return 0
+	if a.cfg.AdminAddr == "" {
+		return ""
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f / (1 << 20)
-		}
-	}
-	return 0
+	return "http://" + a.cfg.AdminAddr + "/metrics"
 }
 
 // verify checks exactly one outcome per accepted payment, exactly one posting per
@@ -637,6 +633,14 @@ func printFigures(w io.Writer, f benchFigures) {
 	if f.RSSMB > 0 {
 		fmt.Fprintf(tw, "server RSS\t%.0f MB\n", f.RSSMB)
 	}
+	cpu := fmt.Sprintf("bench %.3f ms", f.BenchCPUms)
+	if f.ServerCPUms > 0 {
+		cpu = fmt.Sprintf("paystream %.3f ms\t%s", f.ServerCPUms, cpu)
+	}
+	if f.MachineCPUms > 0 {
+		cpu += fmt.Sprintf("\tmachine %.3f ms (%.0f %% busy)", f.MachineCPUms, f.MachineBusyPct)
+	}
+	fmt.Fprintf(tw, "cpu/payment\t%s\n", cpu)
 	var reasons []string
 	for k := range f.Rejected {
 		reasons = append(reasons, k)

@@ -15,7 +15,8 @@ func TestCrashDrill(t *testing.T) {
 	// The drill starts stage workers from this test binary, which runs paystream's command
 	// line when this is set.
 	t.Setenv("PAYSTREAM_RUN_MAIN", "1")
-	p := startDevProcess(t, "--ephemeral", "--no-stages", "--log-level", "warn")
+	admin := freeAddr(t)
+	p := startDevProcess(t, "--ephemeral", "--no-stages", "--log-level", "warn", "--admin", admin)
 	p.waitHealthy(t)
 	var dataDir string
 	for _, line := range strings.Split(p.output(), "\n") {
@@ -25,7 +26,7 @@ func TestCrashDrill(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "bench.json")
 	code, stdout, stderr := runCLI(t, "bench", "--data", dataDir, "--kafka-addr", p.kafka, "--admin", "",
-		"--wallets", "100", "--count", "2000", "--chaos", "5", "--verify", "--json", out)
+		"--admin-url", "http://"+admin+"/metrics", "--wallets", "100", "--count", "2000", "--chaos", "5", "--verify", "--json", out)
 	if code != 0 {
 		t.Fatalf("bench --chaos exited %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -40,11 +41,20 @@ func TestCrashDrill(t *testing.T) {
 	if fig.Verified == nil || !*fig.Verified || fig.Kills != 5 || fig.Accepted < 2000 || fig.Completed != fig.Accepted || fig.Errors != 0 {
 		t.Errorf("drill figures %+v", fig)
 	}
-	for _, key := range []string{"accepted_per_s", "completed_per_s", "outcome_p50_ms", "outcome_p99_ms", "accepted_p99_ms", "rss_mb"} {
+	// The dev process's CPU comes from its /metrics, the machine's from /proc/stat, which
+	// counts the dev process, PostgreSQL, the stage workers and the bench.
+	if fig.RSSMB <= 0 || fig.ServerCPUms <= 0 || fig.BenchCPUms <= 0 || fig.MachineCPUms <= fig.ServerCPUms+fig.BenchCPUms ||
+		fig.MachineBusyPct <= 0 || fig.MachineBusyPct > 100 {
+		t.Errorf("resource figures: RSS %.0f MB; CPU a payment: dev %.3f ms, bench %.3f ms, machine %.3f ms (%.0f %% busy)",
+			fig.RSSMB, fig.ServerCPUms, fig.BenchCPUms, fig.MachineCPUms, fig.MachineBusyPct)
+	}
+	for _, key := range []string{"accepted_per_s", "completed_per_s", "outcome_p50_ms", "outcome_p99_ms", "accepted_p99_ms", "rss_mb",
+		"server_cpu_ms_per_payment", "bench_cpu_ms_per_payment", "machine_cpu_ms_per_payment", "machine_busy_pct"} {
 		if !strings.Contains(string(b), `"`+key+`"`) {
 			t.Errorf("bench JSON lacks %s", key)
 		}
 	}
-	t.Logf("%d payments, %d kills, %.0f completed/s", fig.Accepted, fig.Kills, fig.CompletedPerS)
+	t.Logf("%d payments, %d kills, %.0f completed/s; CPU a payment: dev %.3f ms, bench %.3f ms, machine %.3f ms (%.0f %% busy)",
+		fig.Accepted, fig.Kills, fig.CompletedPerS, fig.ServerCPUms, fig.BenchCPUms, fig.MachineCPUms, fig.MachineBusyPct)
 	p.stop(t, os.Interrupt)
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"math"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProcessMetrics(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		text     string
+		rss, cpu float64
+	}{
+		{"both", "# HELP process_cpu_seconds_total x\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 12.5\n" +
+			"process_resident_memory_bytes 2.097152e+08\n", 200, 12.5},
+		{"similar names are not taken", "process_cpu_seconds_total_x 9\nprocess_resident_memory_bytes_max 1\nprocess_cpu_seconds_total 3\n", 0, 3},
+		{"labelled series are not the process's", "process_cpu_seconds_total{a=\"b\"} 9\n", 0, 0},
+		{"garbage", "process_cpu_seconds_total many\n\n", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rss, cpu := processMetrics(strings.NewReader(tc.text))
+			if rss != tc.rss || cpu != tc.cpu {
+				t.Fatalf("rss %v cpu %v, want %v and %v", rss, cpu, tc.rss, tc.cpu)
+			}
+		})
+	}
+}
+
+func TestMachineTicks(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		text        string
+		busy, total uint64
+		ok          bool
+	}{
+		// user nice system idle iowait irq softirq steal guest guest_nice
+		{"linux", "cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 50 2 25 400 20 1 1 0 3 0\n", 160, 1000, true},
+		{"old kernel, four fields", "cpu 10 0 10 80\n", 20, 100, true},
+		{"per-cpu line first", "cpu0 1 2 3 4\n", 0, 0, false},
+		{"not a number", "cpu 1 x 3 4 5\n", 0, 0, false},
+		{"empty", "", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			busy, total, ok := machineTicks(strings.NewReader(tc.text))
+			if busy != tc.busy || total != tc.total || ok != tc.ok {
+				t.Fatalf("busy %d total %d ok %v, want %d %d %v", busy, total, ok, tc.busy, tc.total, tc.ok)
+			}
+		})
+	}
+}
+
+func TestCPUFigures(t *testing.T) {
+	at := time.Unix(1000, 0)
+	from := cpuSample{at: at, server: 10, bench: time.Second, busy: 1000, total: 4000}
+	to := cpuSample{at: at.Add(10 * time.Second), server: 14, bench: 3 * time.Second, busy: 2500, total: 6000}
+	var f benchFigures
+	cpuFigures(&f, from, to, 2000)
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
+	// 4 s of paystream and 2 s of bench over 2,000 payments; the machine busy 1,500 of
+	// 2,000 ticks over 10 s.
+	if !near(f.ServerCPUms, 2) || !near(f.BenchCPUms, 1) || !near(f.MachineBusyPct, 75) {
+		t.Fatalf("figures %+v", f)
+	}
+	if want := 1000 * 10 * float64(runtime.NumCPU()) * 0.75 / 2000; !near(f.MachineCPUms, want) {
+		t.Fatalf("machine %v ms a payment, want %v", f.MachineCPUms, want)
+	}
+
+	// A restarted server (its counter went back) and an unknown one give no server figure.
+	for _, s := range []float64{0, 3} {
+		var g benchFigures
+		cpuFigures(&g, cpuSample{server: s}, cpuSample{server: 2}, 10)
+		if g.ServerCPUms != 0 {
+			t.Errorf("server from %v to 2 s: %v ms a payment, want none", s, g.ServerCPUms)
+		}
+	}
+	var none benchFigures
+	cpuFigures(&none, from, to, 0)
+	if none.ServerCPUms != 0 || none.BenchCPUms != 0 || none.MachineCPUms != 0 || none.MachineBusyPct != 0 {
+		t.Fatalf("no payments gave %+v", none)
+	}
+}
