@@ -16,9 +16,11 @@ import (
 // (from its /metrics), the bench's own, and the machine's busy and total time (from
 // /proc/stat) when the bench runs on the same machine.
 //
-// CPU per payment is the figure to compare changes by: on a machine the bench shares with
-// paystream and PostgreSQL, the p99 of two identical one-minute runs differed by 30 %,
-// and the CPU they spent per payment by 3 %.
+// CPU per payment compares changes where latency cannot: on a machine the bench shares
+// with paystream and PostgreSQL, the p99 of two identical one-minute runs differed by
+// 30 %, and the CPU they spent per payment by 3 %. Compare it at the same rate only: the
+// hop runs transactions back to back, so at a lower rate the same machine is nearly as
+// busy, spread over fewer payments.
 type cpuSample struct {
 	at           time.Time
 	server       float64 // seconds; 0 when unknown
