@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,12 +27,7 @@ import (
 func BenchmarkP2PEndToEnd(b *testing.B) {
 	p := startDevProcess(b, "--ephemeral", "--log-level", "warn")
 	p.waitHealthy(b)
-	var dataDir string
-	for _, line := range strings.Split(p.output(), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "data" {
-			dataDir = f[1]
-		}
-	}
+	dataDir := p.bannerField(b, "data")[0]
 	c, err := client.FromFile(filepath.Join(dataDir, "dev-channel.json"))
 	if err != nil {
 		b.Fatal(err)

@@ -18,12 +18,7 @@ func TestCrashDrill(t *testing.T) {
 	admin := freeAddr(t)
 	p := startDevProcess(t, "--ephemeral", "--no-stages", "--log-level", "warn", "--admin", admin)
 	p.waitHealthy(t)
-	var dataDir string
-	for _, line := range strings.Split(p.output(), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "data" {
-			dataDir = f[1]
-		}
-	}
+	dataDir := p.bannerField(t, "data")[0]
 	out := filepath.Join(t.TempDir(), "bench.json")
 	code, stdout, stderr := runCLI(t, "bench", "--data", dataDir, "--kafka-addr", p.kafka, "--admin", "",
 		"--admin-url", "http://"+admin+"/metrics", "--wallets", "100", "--count", "2000", "--chaos", "5", "--verify", "--json", out)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,16 +49,8 @@ func TestStagesKilledMidRunLoseAndDuplicateNothing(t *testing.T) {
 	t.Parallel()
 	p := startDevProcess(t, "--ephemeral", "--no-stages")
 	p.waitHealthy(t)
-	var dataDir, bankURL string
-	for _, line := range strings.Split(p.output(), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "data" {
-			dataDir = f[1]
-		}
-		if len(f) >= 4 && f[0] == "bank" {
-			bankURL = f[3]
-		}
-	}
+	dataDir := p.bannerField(t, "data")[0]
+	bankURL := p.bannerField(t, "bank")[2]
 	dbURL, err := os.ReadFile(urlFile(dataDir))
 	if err != nil {
 		t.Fatal(err)

@@ -88,6 +88,24 @@ func (p *devProcess) output() string {
 	return p.stdout.String() + p.stderr.String()
 }
 
+// bannerField returns the fields after key on the banner's line that starts with key. The
+// banner is printed as dev becomes healthy and reaches the test through a pipe, so it may
+// arrive just after /healthz answers: this waits for it, at most 10 s.
+func (p *devProcess) bannerField(t testing.TB, key string) []string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		lines := strings.Split(p.output(), "\n")
+		for _, line := range lines[:len(lines)-1] { // the last one may be incomplete
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
+				return f[1:]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("banner has no %q line:\n%s", key, p.output())
+		}
+	}
+}
+
 // waitHealthy polls /healthz until it answers 200, for at most 30 s.
 func (p *devProcess) waitHealthy(t testing.TB) time.Duration {
 	t.Helper()
@@ -153,15 +171,7 @@ func TestDevEphemeralIsHealthyAndStopsClean(t *testing.T) {
 	p := startDevProcess(t, "--ephemeral")
 	p.waitHealthy(t)
 
-	var dataDir string
-	for _, line := range strings.Split(p.output(), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "data" {
-			dataDir = f[1]
-		}
-	}
-	if dataDir == "" {
-		t.Fatalf("banner names no data folder:\n%s", p.output())
-	}
+	dataDir := p.bannerField(t, "data")[0]
 	pid := postmasterPID(t, filepath.Join(dataDir, "pg"))
 
 	// The demo channel's credentials sign a real API call.

@@ -137,12 +137,7 @@ func TestEndToEndScenario(t *testing.T) {
 	t.Parallel()
 	p := startDevProcess(t, "--ephemeral", "--bank-fail-amount", "13")
 	p.waitHealthy(t)
-	var dataDir string
-	for _, line := range strings.Split(p.output(), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "data" {
-			dataDir = f[1]
-		}
-	}
+	dataDir := p.bannerField(t, "data")[0]
 	creds := filepath.Join(dataDir, "dev-channel.json")
 	c, err := client.FromFile(creds)
 	if err != nil {
