@@ -74,7 +74,7 @@ type benchFigures struct {
 	OutcomeP999ms  float64        `json:"outcome_p999_ms"`
 	OutcomeMaxms   float64        `json:"outcome_max_ms"`
 	RSSMB          float64        `json:"rss_mb"`
-	// CPU per completed payment over the sending phase (see cpuSample): the paystream
+	// CPU per completed payment over the sending phase (see usage): the paystream
 	// process's (when its /metrics is known), the bench's own, and the whole machine's with
 	// its busy share (when /proc/stat is readable; it includes PostgreSQL).
 	ServerCPUms    float64 `json:"server_cpu_ms_per_payment,omitempty"`
@@ -169,7 +169,7 @@ func (b benchCmd) Run(a *app) error {
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(a.out, "sending payments (%s)...\n", b.describe())
-	cpuFrom := sampleCPU(b.metricsURL(a))
+	used := sampleUsage(b.metricsURL(a))
 	start := time.Now()
 	progressDone := make(chan struct{})
 	go run.progress(start, progressDone)
@@ -198,9 +198,9 @@ func (b benchCmd) Run(a *app) error {
 	}
 	close(progressDone)
 	fig := run.figures(start)
-	cpuTo := sampleCPU(b.metricsURL(a))
-	fig.RSSMB = cpuTo.serverRSSMiB
-	cpuFigures(&fig, cpuFrom, cpuTo, fig.Completed)
+	now := sampleUsage(b.metricsURL(a))
+	fig.RSSMB = now.serverRSSMiB
+	cpuFigures(&fig, used, now, fig.Completed)
 	if drill != nil {
 		fig.Kills = drill.kills
 	}

@@ -5,33 +5,33 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// cpuSample is what the CPU was doing at one moment: the paystream process's seconds
-// (from its /metrics), the bench's own, and the machine's busy and total time (from
-// /proc/stat) when the bench runs on the same machine.
+// usage is what the run had used at one moment: the paystream process's CPU seconds and
+// resident memory (from its /metrics), the bench's CPU, and the machine's busy and total
+// CPU time (from /proc/stat) when the bench runs on the same machine.
 //
 // CPU per payment compares changes where latency cannot: on a machine the bench shares
 // with paystream and PostgreSQL, the p99 of two identical one-minute runs differed by
 // 30 %, and the CPU they spent per payment by 3 %. Compare it at the same rate only: the
 // hop runs transactions back to back, so at a lower rate the same machine is nearly as
 // busy, spread over fewer payments.
-type cpuSample struct {
+type usage struct {
 	at           time.Time
 	server       float64 // seconds; 0 when unknown
 	bench        time.Duration
 	busy, total  uint64 // clock ticks of all CPUs; total 0 when unknown
+	cpus         int    // the machine's CPUs, as /proc/stat lists them
 	serverRSSMiB float64
 }
 
-// sampleCPU reads the sample now; metricsURL may be empty.
-func sampleCPU(metricsURL string) cpuSample {
-	s := cpuSample{at: time.Now()}
+// sampleUsage reads the usage now; metricsURL may be empty.
+func sampleUsage(metricsURL string) usage {
+	s := usage{at: time.Now()}
 	if metricsURL != "" {
 		if resp, err := http.Get(metricsURL); err == nil {
 			s.serverRSSMiB, s.server = processMetrics(io.LimitReader(resp.Body, 4<<20))
@@ -43,7 +43,7 @@ func sampleCPU(metricsURL string) cpuSample {
 		s.bench = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	if f, err := os.Open("/proc/stat"); err == nil {
-		s.busy, s.total, _ = machineTicks(f)
+		s.busy, s.total, s.cpus, _ = machineTicks(f)
 		f.Close()
 	}
 	return s
@@ -72,34 +72,44 @@ func processMetrics(r io.Reader) (rssMiB, cpuSeconds float64) {
 	return rssMiB, cpuSeconds
 }
 
-// machineTicks reads the first line of /proc/stat: the time all CPUs spent in each state.
-// Idle and waiting for I/O count as not busy.
-func machineTicks(r io.Reader) (busy, total uint64, ok bool) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && line == "" {
-		return 0, 0, false
+// machineTicks reads /proc/stat: the time all CPUs spent in each state, from its first
+// line, and how many CPUs it lists. Idle and waiting for I/O count as not busy. The CPUs
+// are counted here rather than asked of the Go runtime, which counts only those the bench
+// may run on.
+func machineTicks(r io.Reader) (busy, total uint64, cpus int, ok bool) {
+	sc := bufio.NewScanner(r)
+	if !sc.Scan() {
+		return 0, 0, 0, false
 	}
-	f := strings.Fields(line)
+	f := strings.Fields(sc.Text())
 	if len(f) < 5 || f[0] != "cpu" {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	var idle uint64
 	// user nice system idle iowait irq softirq steal; guest time is already in user.
 	for i, s := range f[1:min(len(f), 9)] {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return 0, 0, false
+			return 0, 0, 0, false
 		}
 		total += n
 		if i == 3 || i == 4 {
 			idle += n
 		}
 	}
-	return total - idle, total, true
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "cpu"); ok && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
+			cpus++
+		}
+	}
+	if cpus == 0 {
+		return 0, 0, 0, false
+	}
+	return total - idle, total, cpus, true
 }
 
 // cpuFigures turns two samples around the sending phase into CPU per payment.
-func cpuFigures(f *benchFigures, from, to cpuSample, payments int) {
+func cpuFigures(f *benchFigures, from, to usage, payments int) {
 	if payments == 0 {
 		return
 	}
@@ -108,12 +118,12 @@ func cpuFigures(f *benchFigures, from, to cpuSample, payments int) {
 		f.ServerCPUms = 1000 * (to.server - from.server) / n
 	}
 	f.BenchCPUms = float64(to.bench-from.bench) / float64(time.Millisecond) / n
-	if to.total > from.total {
+	if to.total > from.total && to.cpus > 0 {
 		ticks := float64(to.total - from.total)
 		busy := float64(to.busy - from.busy)
 		f.MachineBusyPct = 100 * busy / ticks
 		// The busy share of every CPU over the time between the samples, in CPU-seconds.
 		wall := to.at.Sub(from.at).Seconds()
-		f.MachineCPUms = 1000 * wall * float64(runtime.NumCPU()) * busy / ticks / n
+		f.MachineCPUms = 1000 * wall * float64(to.cpus) * busy / ticks / n
 	}
 }

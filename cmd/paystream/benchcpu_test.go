@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -34,19 +33,21 @@ func TestMachineTicks(t *testing.T) {
 		name        string
 		text        string
 		busy, total uint64
+		cpus        int
 		ok          bool
 	}{
 		// user nice system idle iowait irq softirq steal guest guest_nice
-		{"linux", "cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 50 2 25 400 20 1 1 0 3 0\n", 160, 1000, true},
-		{"old kernel, four fields", "cpu 10 0 10 80\n", 20, 100, true},
-		{"per-cpu line first", "cpu0 1 2 3 4\n", 0, 0, false},
-		{"not a number", "cpu 1 x 3 4 5\n", 0, 0, false},
-		{"empty", "", 0, 0, false},
+		{"linux", "cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 50 2 25 400 20 1 1 0 3 0\ncpu1 50 3 25 400 20 2 1 0 4 0\nintr 12 0\n", 160, 1000, 2, true},
+		{"old kernel, four fields", "cpu 10 0 10 80\ncpu0 10 0 10 80\n", 20, 100, 1, true},
+		{"no per-cpu lines", "cpu 10 0 10 80\nintr 1\n", 0, 0, 0, false},
+		{"per-cpu line first", "cpu0 1 2 3 4\n", 0, 0, 0, false},
+		{"not a number", "cpu 1 x 3 4 5\ncpu0 1 1 3 4 5\n", 0, 0, 0, false},
+		{"empty", "", 0, 0, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			busy, total, ok := machineTicks(strings.NewReader(tc.text))
-			if busy != tc.busy || total != tc.total || ok != tc.ok {
-				t.Fatalf("busy %d total %d ok %v, want %d %d %v", busy, total, ok, tc.busy, tc.total, tc.ok)
+			busy, total, cpus, ok := machineTicks(strings.NewReader(tc.text))
+			if busy != tc.busy || total != tc.total || ok != tc.ok || (ok && cpus != tc.cpus) {
+				t.Fatalf("busy %d total %d cpus %d ok %v, want %d %d %d %v", busy, total, cpus, ok, tc.busy, tc.total, tc.cpus, tc.ok)
 			}
 		})
 	}
@@ -54,8 +55,8 @@ func TestMachineTicks(t *testing.T) {
 
 func TestCPUFigures(t *testing.T) {
 	at := time.Unix(1000, 0)
-	from := cpuSample{at: at, server: 10, bench: time.Second, busy: 1000, total: 4000}
-	to := cpuSample{at: at.Add(10 * time.Second), server: 14, bench: 3 * time.Second, busy: 2500, total: 6000}
+	from := usage{at: at, server: 10, bench: time.Second, busy: 1000, total: 4000, cpus: 2}
+	to := usage{at: at.Add(10 * time.Second), server: 14, bench: 3 * time.Second, busy: 2500, total: 6000, cpus: 2}
 	var f benchFigures
 	cpuFigures(&f, from, to, 2000)
 	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
@@ -64,14 +65,15 @@ func TestCPUFigures(t *testing.T) {
 	if !near(f.ServerCPUms, 2) || !near(f.BenchCPUms, 1) || !near(f.MachineBusyPct, 75) {
 		t.Fatalf("figures %+v", f)
 	}
-	if want := 1000 * 10 * float64(runtime.NumCPU()) * 0.75 / 2000; !near(f.MachineCPUms, want) {
-		t.Fatalf("machine %v ms a payment, want %v", f.MachineCPUms, want)
+	// 75 % of 2 CPUs for 10 s is 15 CPU-seconds: 7.5 ms a payment.
+	if !near(f.MachineCPUms, 7.5) {
+		t.Fatalf("machine %v ms a payment, want 7.5", f.MachineCPUms)
 	}
 
 	// A restarted server (its counter went back) and an unknown one give no server figure.
 	for _, s := range []float64{0, 3} {
 		var g benchFigures
-		cpuFigures(&g, cpuSample{server: s}, cpuSample{server: 2}, 10)
+		cpuFigures(&g, usage{server: s}, usage{server: 2}, 10)
 		if g.ServerCPUms != 0 {
 			t.Errorf("server from %v to 2 s: %v ms a payment, want none", s, g.ServerCPUms)
 		}
