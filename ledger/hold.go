@@ -95,20 +95,10 @@ type ReserveRequest struct {
 
 // Reserve places a hold: the amount becomes a pending debit, unavailable for spending.
 func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Op, error) {
-	if err := l.checkKey(r.OpKey); err != nil {
+	if err := l.checkReserve(r); err != nil {
 		return Op{}, err
 	}
-	if r.PaymentID == "" {
-		return Op{}, fieldError("payment_id", ErrInvalid, "")
-	}
-	if err := l.currencies.checkAmount("amount", r.Amount, r.Currency); err != nil {
-		return Op{}, err
-	}
-	if r.OverCaptureLimit.IsNegative() {
-		return Op{}, fieldError("over_capture_limit", ErrNotPositive, r.OverCaptureLimit)
-	}
-	dg := opDigest(OpReserve, r.PaymentID, r.Account, r.Counter, r.Amount, r.Currency, r.ExpiresAt.UnixMicro(), r.OverCaptureLimit, r.MCC)
-	return l.runOp(ctx, r.OpKey, dg, func(tx pgx.Tx) (Op, error) {
+	return l.runOp(ctx, r.OpKey, r.digest(), func(tx pgx.Tx) (Op, error) {
 		meta, err := l.meta(ctx, tx, []AccountID{r.Counter})
 		if err != nil {
 			return Op{}, err
@@ -128,13 +118,39 @@ func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Op, error) {
 			r.Owner, r.PaymentID, r.Account, r.Counter, shard, r.Currency, r.Amount, r.OverCaptureLimit, expires).Scan(&holdID); err != nil {
 			return Op{}, fmt.Errorf("placing hold: %w", err)
 		}
-		ids, err := l.applyLegs(ctx, tx, r.Partition, leg{code: CodeReserve, debit: r.Account, credit: r.Counter, creditShard: shard,
-			amount: zero, pending: r.Amount, currency: r.Currency, mcc: r.MCC, paymentID: r.PaymentID, holdID: holdID})
+		ids, err := l.applyLegs(ctx, tx, r.Partition, r.leg(shard, holdID))
 		if err != nil {
 			return Op{}, err
 		}
 		return Op{Kind: OpReserve, HoldID: holdID, PaymentID: r.PaymentID, Amount: r.Amount, TransferID: ids[0]}, nil
 	})
+}
+
+// checkReserve refuses a malformed hold request before the database is asked.
+func (l *Ledger) checkReserve(r ReserveRequest) error {
+	if err := l.checkKey(r.OpKey); err != nil {
+		return err
+	}
+	if r.PaymentID == "" {
+		return fieldError("payment_id", ErrInvalid, "")
+	}
+	if err := l.currencies.checkAmount("amount", r.Amount, r.Currency); err != nil {
+		return err
+	}
+	if r.OverCaptureLimit.IsNegative() {
+		return fieldError("over_capture_limit", ErrNotPositive, r.OverCaptureLimit)
+	}
+	return nil
+}
+
+// leg reserves the amount on the account, pending in favour of the counter account's shard.
+func (r ReserveRequest) leg(shard int16, holdID int64) leg {
+	return leg{code: CodeReserve, debit: r.Account, credit: r.Counter, creditShard: shard,
+		amount: zero, pending: r.Amount, currency: r.Currency, mcc: r.MCC, paymentID: r.PaymentID, holdID: holdID}
+}
+
+func (r ReserveRequest) digest() []byte {
+	return opDigest(OpReserve, r.PaymentID, r.Account, r.Counter, r.Amount, r.Currency, r.ExpiresAt.UnixMicro(), r.OverCaptureLimit, r.MCC)
 }
 
 // AdjustRequest raises (positive Delta) or lowers (negative) a hold.
@@ -178,29 +194,48 @@ type CaptureRequest struct {
 // Capture moves Amount from the held account to the counter account. Beyond what remains
 // reserved it may take up to the hold's over-capture limit from the available balance.
 func (l *Ledger) Capture(ctx context.Context, r CaptureRequest) (Op, error) {
-	return l.holdOp(ctx, r.OpKey, r.HoldID, opDigest(OpCapture, r.HoldID, r.Amount, int(r.Mode)), func(tx pgx.Tx, h Hold) (Op, error) {
-		if err := l.currencies.checkAmount("amount", r.Amount, h.Currency); err != nil {
+	return l.holdOp(ctx, r.OpKey, r.HoldID, captureDigest(r.HoldID, r.Amount, r.Mode), func(tx pgx.Tx, h Hold) (Op, error) {
+		c, err := l.planCapture(h, r.Amount, r.Mode)
+		if err != nil {
 			return Op{}, err
 		}
-		remaining := h.Remaining()
-		fromHold, excess := decimal.Min(r.Amount, remaining), decimal.Max(r.Amount.Sub(remaining), zero)
-		if h.overcaptured().Add(excess).GreaterThan(h.OverCaptureLimit) {
-			return Op{}, fieldError("amount", ErrHoldExceeded, r.Amount)
-		}
-		release := zero
-		if r.Mode == ReleaseFullReservation {
-			release = remaining.Sub(fromHold)
-		}
-		ids, err := l.applyLegs(ctx, tx, 0, h.leg(CodeCapture, r.Amount, fromHold.Add(release).Neg()))
+		ids, err := l.applyLegs(ctx, tx, 0, c.leg)
 		if err != nil {
 			return Op{}, err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE holds SET held = held + $2, overcaptured = overcaptured + $2,
-			captured = captured + $3, released = released + $4 WHERE id = $1`, h.ID, excess, r.Amount, release); err != nil {
+			captured = captured + $3, released = released + $4 WHERE id = $1`, h.ID, c.excess, r.Amount, c.release); err != nil {
 			return Op{}, fmt.Errorf("capturing hold: %w", err)
 		}
 		return Op{Kind: OpCapture, HoldID: h.ID, PaymentID: h.PaymentID, Amount: r.Amount, TransferID: ids[0]}, nil
 	})
+}
+
+func captureDigest(holdID int64, amount decimal.Decimal, mode CaptureMode) []byte {
+	return opDigest(OpCapture, holdID, amount, int(mode))
+}
+
+// capturePlan is what a capture does to its hold: the leg, the part beyond the hold
+// (excess, taken from the available balance) and the part released.
+type capturePlan struct {
+	leg             leg
+	excess, release decimal.Decimal
+}
+
+func (l *Ledger) planCapture(h Hold, amount decimal.Decimal, mode CaptureMode) (capturePlan, error) {
+	if err := l.currencies.checkAmount("amount", amount, h.Currency); err != nil {
+		return capturePlan{}, err
+	}
+	remaining := h.Remaining()
+	fromHold, excess := decimal.Min(amount, remaining), decimal.Max(amount.Sub(remaining), zero)
+	if h.overcaptured().Add(excess).GreaterThan(h.OverCaptureLimit) {
+		return capturePlan{}, fieldError("amount", ErrHoldExceeded, amount)
+	}
+	release := zero
+	if mode == ReleaseFullReservation {
+		release = remaining.Sub(fromHold)
+	}
+	return capturePlan{leg: h.leg(CodeCapture, amount, fromHold.Add(release).Neg()), excess: excess, release: release}, nil
 }
 
 // VoidRequest releases what remains of a hold.
