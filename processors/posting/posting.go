@@ -53,13 +53,14 @@ type Stage struct {
 	postings     map[string]ledger.Posting
 	batchRefunds map[string]decimal.Decimal // refunded per target by the batch being prepared
 	rejected     map[string]rejection       // decided by Prepare without the ledger
+	holdOps      map[string]ledger.OpResult // holds and captures decided by Prepare, by payment id
 }
 
 // New returns the posting stage.
 func New(l *ledger.Ledger, pool *pgxpool.Pool) *Stage {
 	return &Stage{ledger: l, pool: pool, acc: &accounts{l: l, m: map[string]ledger.AccountID{}}, now: time.Now,
 		prepared: map[string]ledger.Result{}, postings: map[string]ledger.Posting{}, batchRefunds: map[string]decimal.Decimal{},
-		rejected: map[string]rejection{}}
+		rejected: map[string]rejection{}, holdOps: map[string]ledger.OpResult{}}
 }
 
 // Definition is the stage's wiring.
@@ -76,14 +77,24 @@ func batched(p *schemas.Payment) bool {
 	return p.Operation == "" && (p.Type == "transfer" || p.Type == "merchant_payment")
 }
 
-// Prepare posts every batched payment of the Kafka batch in one database transaction.
+// Prepare posts every batched payment of the Kafka batch in one database transaction,
+// then places and captures its holds in another.
 func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
 	s.mu.Lock()
 	clear(s.batchRefunds)
 	clear(s.prepared)
 	clear(s.postings)
 	clear(s.rejected)
+	clear(s.holdOps)
 	s.mu.Unlock()
+	if err := s.postBatch(ctx, ins); err != nil {
+		return err
+	}
+	return s.holdBatch(ctx, ins)
+}
+
+// postBatch posts every batched payment of the Kafka batch in one database transaction.
+func (s *Stage) postBatch(ctx context.Context, ins []*processors.Input) error {
 	var ps []ledger.Posting
 	partition := 0
 	for _, in := range ins {
@@ -117,6 +128,53 @@ func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
 	for i, r := range results {
 		s.prepared[r.PaymentID] = r
 		s.postings[r.PaymentID] = ps[i]
+	}
+	return nil
+}
+
+// holdBatch places and captures the holds of the Kafka batch in one database transaction,
+// after its postings, as Process would one by one. What it cannot decide (a capture of a
+// hold the batch itself places, a wallet it cannot find) is left to Process.
+func (s *Stage) holdBatch(ctx context.Context, ins []*processors.Input) error {
+	var ops []ledger.HoldOp
+	var pids []string
+	for _, in := range ins {
+		p, ok := in.Value.(*schemas.Payment)
+		if !ok || batched(p) {
+			continue
+		}
+		switch {
+		case p.Operation == "capture":
+			mode := ledger.ReleaseFullReservation
+			if p.CaptureMode == "keep_rest" {
+				mode = ledger.KeepRemainingReservation
+			}
+			ops = append(ops, ledger.HoldOp{Capture: &ledger.PaymentCapture{OpKey: opKey(p), TargetPaymentID: p.TargetPaymentID,
+				Amount: p.Amount.Amount, Mode: mode}})
+		case p.Operation == "void" || p.Operation == "adjust" || p.Type != "hold":
+			continue
+		default:
+			r, err := s.reserveRequest(ctx, p, int(in.Partition))
+			if err != nil {
+				continue
+			}
+			ops = append(ops, ledger.HoldOp{Reserve: &r})
+		}
+		pids = append(pids, p.PaymentID)
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	results, err := s.ledger.HoldBatch(ctx, ops)
+	if err != nil {
+		return fmt.Errorf("holding batch: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range results {
+		if !r.Alone {
+			s.holdOps[pids[i]] = r
+		}
 	}
 	return nil
 }
@@ -360,9 +418,16 @@ func (s *Stage) process(ctx context.Context, p *schemas.Payment, partition int) 
 	switch {
 	case batched(p):
 		return s.posted(ctx, p, partition)
-	case p.Operation == "capture" || p.Operation == "void" || p.Operation == "adjust":
-		return s.holdOperation(ctx, p)
-	case p.Type == "hold":
+	case p.Operation == "capture" || p.Operation == "void" || p.Operation == "adjust" || p.Type == "hold":
+		s.mu.Lock()
+		r, ok := s.holdOps[p.PaymentID]
+		s.mu.Unlock()
+		switch {
+		case ok:
+			return s.opOutcome(p, r.Err)
+		case p.Operation == "capture" || p.Operation == "void" || p.Operation == "adjust":
+			return s.holdOperation(ctx, p)
+		}
 		return s.reserve(ctx, p, partition)
 	case p.Route != nil && p.Route.Kind == "connector":
 		return s.external(ctx, p, partition)
@@ -438,18 +503,27 @@ func opKey(p *schemas.Payment) ledger.OpKey {
 
 // reserve places a hold for a hold payment, in favour of the payee.
 func (s *Stage) reserve(ctx context.Context, p *schemas.Payment, partition int) (processors.Result, error) {
+	r, err := s.reserveRequest(ctx, p, partition)
+	if err != nil {
+		return processors.Result{}, s.accountErr(err)
+	}
+	_, err = s.ledger.Reserve(ctx, r)
+	return s.opOutcome(p, err)
+}
+
+// reserveRequest is a hold payment's reservation on the payer in favour of the payee.
+func (s *Stage) reserveRequest(ctx context.Context, p *schemas.Payment, partition int) (ledger.ReserveRequest, error) {
 	cur := p.Amount.Currency
 	payer, err := s.acc.wallet(ctx, p.PayerWallet, cur)
 	if err != nil {
-		return processors.Result{}, s.accountErr(err)
+		return ledger.ReserveRequest{}, err
 	}
 	payee, err := s.acc.wallet(ctx, p.PayeeWallet, cur)
 	if err != nil {
-		return processors.Result{}, s.accountErr(err)
+		return ledger.ReserveRequest{}, err
 	}
-	_, err = s.ledger.Reserve(ctx, ledger.ReserveRequest{OpKey: opKey(p), PaymentID: p.PaymentID, Account: payer,
-		Counter: payee, Amount: p.Amount.Amount, Currency: cur, MCC: p.MCC, Partition: partition})
-	return s.opOutcome(p, err)
+	return ledger.ReserveRequest{OpKey: opKey(p), PaymentID: p.PaymentID, Account: payer,
+		Counter: payee, Amount: p.Amount.Amount, Currency: cur, MCC: p.MCC, Partition: partition}, nil
 }
 
 // holdOperation captures, voids or adjusts the hold of the target payment.

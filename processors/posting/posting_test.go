@@ -290,6 +290,45 @@ func TestHoldCaptureAndRefund(t *testing.T) {
 	}
 }
 
+// Holds and captures sent together are decided in one ledger transaction (HoldBatch),
+// except a capture of a hold the same batch places, which goes after it.
+func TestHoldsTogether(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, banksim.Options{})
+	customer, merchant := w.wallet(ledger.Customer, "50"), w.wallet(ledger.Merchant, "0")
+	hold := func(id, amount string) *schemas.Payment {
+		return newTestPayment(id, customer, merchant, amount, func(p *schemas.Payment) { p.Type = "hold" })
+	}
+	capture := func(id, target, amount string) *schemas.Payment {
+		return newTestPayment(id, customer, merchant, amount, func(p *schemas.Payment) {
+			p.Type, p.Operation, p.TargetPaymentID, p.CaptureMode = "hold", "capture", target, "release_rest"
+		})
+	}
+	w.send(hold("pay_h1", "20"), hold("pay_h2", "40"), capture("pay_c1", "pay_h1", "15"), hold("pay_h3", "10"))
+	got := w.outcomes(ended, "pay_h1", "pay_h2", "pay_c1", "pay_h3")
+	if got["pay_h1"][0].Status != pipeline.StatusPosted || got["pay_h2"][0].ReasonCode != "insufficient_funds" ||
+		got["pay_c1"][0].Status != pipeline.StatusPosted || got["pay_h3"][0].Status != pipeline.StatusPosted {
+		t.Errorf("outcomes %v: want h1, its capture and h3 posted, h2 beyond the funds refused", summary(got))
+	}
+	// 50 - 15 captured - 10 held by h3; h1's other 5 released.
+	if got := w.balance(customer); got != "25.00/35.00" {
+		t.Errorf("customer %s, want 25 available of 35", got)
+	}
+	w.send(capture("pay_c3", "pay_h3", "10"), capture("pay_c3b", "pay_h3", "1"), capture("pay_c2", "pay_h2", "1"))
+	got = w.outcomes(ended, "pay_c3", "pay_c3b", "pay_c2")
+	if got["pay_c3"][0].Status != pipeline.StatusPosted || got["pay_c3b"][0].Status != pipeline.StatusRejected ||
+		got["pay_c2"][0].ReasonCode != ReasonHoldNotFound {
+		t.Errorf("outcomes %v: want the first capture of h3 posted, the second refused, none for h2", summary(got))
+	}
+	if got := w.balance(merchant); got != "25.00/25.00" {
+		t.Errorf("merchant %s, want 25", got)
+	}
+	rep, err := ledger.Verify(context.Background(), w.db.Pool)
+	if err != nil || !rep.OK() {
+		t.Errorf("ledger invariants: %v\n%s", err, rep)
+	}
+}
+
 func TestWithdrawalAndTopUpThroughTheBank(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, banksim.Options{FailAmount: decimal.RequireFromString("13")})
