@@ -7,10 +7,7 @@ import (
 
 // holdRun is a sequence of hold operations on one payer and merchant, run one by one
 // or as one HoldBatch.
-type holdRun struct {
-	*holdFixture
-	held map[string]Op // the placed holds by payment id, for captures one by one
-}
+type holdRun struct{ *holdFixture }
 
 func (r *holdRun) reserveOp(pid, amount string) HoldOp {
 	return HoldOp{Reserve: &ReserveRequest{OpKey: OpKey{Owner: "shop", ExternalID: "r-" + pid}, PaymentID: pid,
@@ -143,7 +140,7 @@ func TestHoldBatchReplaysAndDefers(t *testing.T) {
 		r.captureOp("cap-early", early.PaymentID, "10", ReleaseFullReservation),
 		r.captureOp("cap-early-2", early.PaymentID, "1", KeepRemainingReservation), // the same hold again
 		r.captureOp("cap-p1", "p1", "5", ReleaseFullReservation),                   // its hold is placed by this batch
-		r.reserveOp("p1", "20"),                                                    // the same key again
+		r.reserveOp("p1", "20"), // the same key again
 		{},
 	}
 	res, err := h.l.HoldBatch(h.ctx, ops)
