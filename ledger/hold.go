@@ -93,37 +93,14 @@ type ReserveRequest struct {
 	Partition        int
 }
 
-// Reserve places a hold: the amount becomes a pending debit, unavailable for spending.
+// Reserve places a hold: the amount becomes a pending debit, unavailable for spending. It
+// is a HoldBatch of one, so a hold placed alone and one placed in a batch are the same.
 func (l *Ledger) Reserve(ctx context.Context, r ReserveRequest) (Op, error) {
-	if err := l.checkReserve(r); err != nil {
+	rs, err := l.HoldBatch(ctx, []HoldOp{{Reserve: &r}})
+	if err != nil {
 		return Op{}, err
 	}
-	return l.runOp(ctx, r.OpKey, r.digest(), func(tx pgx.Tx) (Op, error) {
-		meta, err := l.meta(ctx, tx, []AccountID{r.Counter})
-		if err != nil {
-			return Op{}, err
-		}
-		m, ok := meta[r.Counter]
-		if !ok {
-			return Op{}, fieldError("counter", ErrUnknownAccount, r.Counter)
-		}
-		shard := shardFor(m, false, r.Partition)
-		var expires *time.Time
-		if !r.ExpiresAt.IsZero() {
-			expires = &r.ExpiresAt
-		}
-		var holdID int64
-		if err := tx.QueryRow(ctx, `INSERT INTO holds (owner, payment_id, account_id, counter_account_id, credit_shard, currency,
-				held, overcapture_limit, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			r.Owner, r.PaymentID, r.Account, r.Counter, shard, r.Currency, r.Amount, r.OverCaptureLimit, expires).Scan(&holdID); err != nil {
-			return Op{}, fmt.Errorf("placing hold: %w", err)
-		}
-		ids, err := l.applyLegs(ctx, tx, r.Partition, r.leg(shard, holdID))
-		if err != nil {
-			return Op{}, err
-		}
-		return Op{Kind: OpReserve, HoldID: holdID, PaymentID: r.PaymentID, Amount: r.Amount, TransferID: ids[0]}, nil
-	})
+	return rs[0].Op, rs[0].Err
 }
 
 // checkReserve refuses a malformed hold request before the database is asked.

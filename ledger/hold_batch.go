@@ -39,7 +39,7 @@ type OpResult struct {
 }
 
 // HoldBatch places and captures holds in one database transaction, in the order given,
-// with the effects Reserve and Capture have one by one: each operation on its own (a
+// with the effects Capture has one by one (Reserve is a HoldBatch of one): each operation on its own (a
 // refused one does not fail the others), idempotent by its key, and stored with its
 // transfer. One by one, an operation costs about eight round trips and a commit; here
 // the whole batch takes three round trips and one commit. The error is for the batch as
@@ -60,8 +60,10 @@ type batchOp struct {
 	key    OpKey
 	digest []byte
 	g      *group
-	hold   Hold         // the hold placed or captured
-	plan   *capturePlan // a capture's
+	hold   Hold // the hold placed or captured
+	kind   OpKind
+	amount decimal.Decimal // the operation's: held or captured
+	plan   *capturePlan    // a capture's
 }
 
 func (l *Ledger) holdBatch(ctx context.Context, ops []HoldOp) ([]OpResult, error) {
@@ -137,7 +139,7 @@ func (l *Ledger) holdBatch(ctx context.Context, ops []HoldOp) ([]OpResult, error
 		switch {
 		case o.Reserve != nil:
 			r := *o.Reserve
-			op.key, op.digest = r.OpKey, r.digest()
+			op.key, op.digest, op.kind, op.amount = r.OpKey, r.digest(), OpReserve, r.Amount
 			if l.replayed(&results[i], found, op) {
 				continue
 			}
@@ -158,7 +160,7 @@ func (l *Ledger) holdBatch(ctx context.Context, ops []HoldOp) ([]OpResult, error
 				results[i].Alone = true
 				continue
 			}
-			op.key, op.digest, op.hold = c.OpKey, captureDigest(h.ID, c.Amount, c.Mode), h
+			op.key, op.digest, op.hold, op.kind, op.amount = c.OpKey, captureDigest(h.ID, c.Amount, c.Mode), h, OpCapture, c.Amount
 			if l.replayed(&results[i], found, op) {
 				continue
 			}
@@ -217,10 +219,10 @@ func (l *Ledger) holdBatch(ctx context.Context, ops []HoldOp) ([]OpResult, error
 	}
 	e.queueWrites(b)
 	if len(taken) > 0 {
-		queueTaken(b, taken, ops)
+		queueTaken(b, taken)
 	}
 	if len(stored) > 0 {
-		queueStored(b, stored, ops)
+		queueStored(b, stored)
 	}
 	b.Queue(`COMMIT`)
 	br = conn.SendBatch(ctx, b)
@@ -233,13 +235,8 @@ func (l *Ledger) holdBatch(ctx context.Context, ops []HoldOp) ([]OpResult, error
 		return nil, fmt.Errorf("committing hold batch: %w", err)
 	}
 	for _, op := range stored {
-		o := Op{ID: ids[op.key], HoldID: op.hold.ID, PaymentID: op.hold.PaymentID, TransferID: op.g.ids[0]}
-		if op.plan == nil {
-			o.Kind, o.Amount = OpReserve, op.hold.Held
-		} else {
-			o.Kind, o.Amount = OpCapture, ops[op.i].Capture.Amount
-		}
-		results[op.i].Op = o
+		results[op.i].Op = Op{ID: ids[op.key], Kind: op.kind, HoldID: op.hold.ID, PaymentID: op.hold.PaymentID, Amount: op.amount,
+			TransferID: op.g.ids[0]}
 	}
 	return results, nil
 }
@@ -339,12 +336,12 @@ func queuePlaced(b *pgx.Batch, placed []*batchOp) {
 		textArray(curs), textArray(held), textArray(limits), textArray(expires))
 }
 
-func queueTaken(b *pgx.Batch, taken []*batchOp, ops []HoldOp) {
+func queueTaken(b *pgx.Batch, taken []*batchOp) {
 	n := len(taken)
 	ids := make([]int64, n)
 	excess, amounts, released := make([]string, n), make([]string, n), make([]string, n)
 	for j, op := range taken {
-		ids[j], excess[j], amounts[j], released[j] = op.hold.ID, op.plan.excess.String(), ops[op.i].Capture.Amount.String(), op.plan.release.String()
+		ids[j], excess[j], amounts[j], released[j] = op.hold.ID, op.plan.excess.String(), op.amount.String(), op.plan.release.String()
 	}
 	b.Queue(`UPDATE holds h SET held = h.held + v.x::numeric, overcaptured = h.overcaptured + v.x::numeric,
 			captured = h.captured + v.a::numeric, released = h.released + v.r::numeric
@@ -352,19 +349,14 @@ func queueTaken(b *pgx.Batch, taken []*batchOp, ops []HoldOp) {
 		intArray(ids), textArray(excess), textArray(amounts), textArray(released))
 }
 
-func queueStored(b *pgx.Batch, stored []*batchOp, ops []HoldOp) {
+func queueStored(b *pgx.Batch, stored []*batchOp) {
 	n := len(stored)
 	owners, extIDs, kinds, pids, amounts := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	holdIDs, transfers := make([]int64, n), make([]int64, n)
 	digests := make([][]byte, n)
 	for j, op := range stored {
 		owners[j], extIDs[j], pids[j], digests[j] = op.key.Owner, op.key.ExternalID, op.hold.PaymentID, op.digest
-		holdIDs[j], transfers[j] = op.hold.ID, op.g.ids[0]
-		if op.plan == nil {
-			kinds[j], amounts[j] = string(OpReserve), op.hold.Held.String()
-		} else {
-			kinds[j], amounts[j] = string(OpCapture), ops[op.i].Capture.Amount.String()
-		}
+		holdIDs[j], transfers[j], kinds[j], amounts[j] = op.hold.ID, op.g.ids[0], string(op.kind), op.amount.String()
 	}
 	b.Queue(`INSERT INTO hold_ops (owner, external_id, kind, hold_id, payment_id, amount, digest, transfer_id)
 		SELECT o, x, k, h, p, a::numeric, d, t

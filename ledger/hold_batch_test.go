@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"sync"
 	"testing"
 )
 
@@ -180,5 +181,37 @@ func TestHoldBatchReplaysAndDefers(t *testing.T) {
 		t.Fatalf("another owner's hold: %+v %v", again, err)
 	}
 	h.expect(h.payer, "70", "-20")
+	h.verify()
+}
+
+// Two concurrent holds under one key: one places it, the other replays it (the loser's
+// batch fails on the stored key and is decided again).
+func TestReserveConcurrentSameKey(t *testing.T) {
+	t.Parallel()
+	h := newHoldFixture(t, "100")
+	r := ReserveRequest{OpKey: h.key(), PaymentID: h.id("pay"), Account: h.payer.ID, Counter: h.merchant.ID, Amount: d("30"), Currency: h.cur}
+	ops, errs := make([]Op, 8), make([]error, 8)
+	var wg sync.WaitGroup
+	for i := range ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ops[i], errs[i] = h.l.Reserve(h.ctx, r)
+		}()
+	}
+	wg.Wait()
+	placed := 0
+	for i, op := range ops {
+		if errs[i] != nil || op.HoldID != ops[0].HoldID || op.TransferID != ops[0].TransferID {
+			t.Fatalf("reserve %d: %+v %v, first %+v", i, op, errs[i], ops[0])
+		}
+		if !op.Replayed {
+			placed++
+		}
+	}
+	if placed != 1 {
+		t.Fatalf("%d of the reserves placed the hold, want 1", placed)
+	}
+	h.expect(h.payer, "70", "-30")
 	h.verify()
 }

@@ -145,12 +145,8 @@ func (s *Stage) holdBatch(ctx context.Context, ins []*processors.Input) error {
 		}
 		switch {
 		case p.Operation == "capture":
-			mode := ledger.ReleaseFullReservation
-			if p.CaptureMode == "keep_rest" {
-				mode = ledger.KeepRemainingReservation
-			}
 			ops = append(ops, ledger.HoldOp{Capture: &ledger.PaymentCapture{OpKey: opKey(p), TargetPaymentID: p.TargetPaymentID,
-				Amount: p.Amount.Amount, Mode: mode}})
+				Amount: p.Amount.Amount, Mode: captureMode(p)}})
 		case p.Operation == "void" || p.Operation == "adjust" || p.Type != "hold":
 			continue
 		default:
@@ -177,6 +173,21 @@ func (s *Stage) holdBatch(ctx context.Context, ins []*processors.Input) error {
 		}
 	}
 	return nil
+}
+
+// decided is what holdBatch decided for a hold payment or capture of the batch.
+func (s *Stage) decided(p *schemas.Payment) (ledger.OpResult, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.holdOps[p.PaymentID]
+	return r, ok
+}
+
+func captureMode(p *schemas.Payment) ledger.CaptureMode {
+	if p.CaptureMode == "keep_rest" {
+		return ledger.KeepRemainingReservation
+	}
+	return ledger.ReleaseFullReservation
 }
 
 // rejection is a payment the stage ends without asking the ledger.
@@ -418,15 +429,14 @@ func (s *Stage) process(ctx context.Context, p *schemas.Payment, partition int) 
 	switch {
 	case batched(p):
 		return s.posted(ctx, p, partition)
-	case p.Operation == "capture" || p.Operation == "void" || p.Operation == "adjust" || p.Type == "hold":
-		s.mu.Lock()
-		r, ok := s.holdOps[p.PaymentID]
-		s.mu.Unlock()
-		switch {
-		case ok:
+	case p.Operation == "capture" || p.Operation == "void" || p.Operation == "adjust":
+		if r, ok := s.decided(p); ok {
 			return s.opOutcome(p, r.Err)
-		case p.Operation == "capture" || p.Operation == "void" || p.Operation == "adjust":
-			return s.holdOperation(ctx, p)
+		}
+		return s.holdOperation(ctx, p)
+	case p.Type == "hold":
+		if r, ok := s.decided(p); ok {
+			return s.opOutcome(p, r.Err)
 		}
 		return s.reserve(ctx, p, partition)
 	case p.Route != nil && p.Route.Kind == "connector":
@@ -537,11 +547,7 @@ func (s *Stage) holdOperation(ctx context.Context, p *schemas.Payment) (processo
 	}
 	switch p.Operation {
 	case "capture":
-		mode := ledger.ReleaseFullReservation
-		if p.CaptureMode == "keep_rest" {
-			mode = ledger.KeepRemainingReservation
-		}
-		_, err = s.ledger.Capture(ctx, ledger.CaptureRequest{OpKey: opKey(p), HoldID: h.ID, Amount: p.Amount.Amount, Mode: mode})
+		_, err = s.ledger.Capture(ctx, ledger.CaptureRequest{OpKey: opKey(p), HoldID: h.ID, Amount: p.Amount.Amount, Mode: captureMode(p)})
 	case "void":
 		_, err = s.ledger.Void(ctx, ledger.VoidRequest{OpKey: opKey(p), HoldID: h.ID})
 	case "adjust":
