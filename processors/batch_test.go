@@ -161,6 +161,65 @@ func TestBatchFinisherRunsBeforeEachCommit(t *testing.T) {
 	}
 }
 
+// afterFinish is the second stage of a fused hop: it counts the items it gets while the
+// first stage still has processed items it has not finished.
+type afterFinish struct {
+	first  *finishStage
+	early  int
+	copied int
+}
+
+func (a *afterFinish) Process(_ context.Context, in *Input, _ State) (Result, error) {
+	a.first.mu.Lock()
+	if a.first.processed > 0 {
+		a.early++
+	}
+	a.first.mu.Unlock()
+	a.copied++
+	return Result{Outputs: []Output{{Topic: topicOut, Value: in.Value}}}, nil
+}
+
+// In a fused hop a stage's Finish runs before the next stage gets the batch: the loyalty
+// stage writes its grants there, and the posting stage behind it may give them back.
+func TestBatchFinisherRunsBeforeTheNextStage(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	c.topics(t, []catalog.Topic{topicIn, topicMid, topicOut})
+	produced := c.produce(t, topicIn, 1000, 10, nil)
+
+	first := &finishStage{failFinish: 1}
+	second := &afterFinish{first: first}
+	hop := Hop{Stages: []Definition{
+		{Name: "finished", Input: topicIn, Group: groupA, Outputs: []catalog.Topic{topicMid}, Stage: &midStage{first}},
+		{Name: "after", Input: topicMid, Group: groupB, Outputs: []catalog.Topic{topicOut}, Stage: second},
+	}}
+	r := start(testConfig(c, "w", 200), hop, testMetrics(t), quietLog())
+	c.waitCaughtUp(t, groupA, topicIn, 30*time.Second)
+	r.stop(t)
+
+	checkExactlyOnce(t, decodeAll(t, c.readAll(t, topicOut)), produced, 1)
+	if second.copied < 1000 {
+		t.Fatalf("the second stage got %d items, want at least 1,000", second.copied)
+	}
+	if second.early != 0 {
+		t.Errorf("the second stage got %d items before the first stage finished their batch", second.early)
+	}
+	if first.finished < 1000/200 {
+		t.Errorf("%d batches finished for 1,000 records in batches of at most 200", first.finished)
+	}
+}
+
+// midStage is a finishStage writing to the middle topic.
+type midStage struct{ *finishStage }
+
+func (m *midStage) Process(ctx context.Context, in *Input, st State) (Result, error) {
+	res, err := m.finishStage.Process(ctx, in, st)
+	for i := range res.Outputs {
+		res.Outputs[i].Topic = topicMid
+	}
+	return res, err
+}
+
 // Records of a topic a later stage of a fused hop also reads enter the hop at that stage:
 // they skip the stages before it, are prepared with the stage's other records, and leave
 // exactly once with the rest.

@@ -57,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"hop", "result"}),
 		stageTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "paystream", Subsystem: "stage", Name: "batch_seconds",
-			Help:    "Time a stage spent on one batch: preparing it (a BatchPreparer's database work) and processing its records.",
+			Help:    "Time a stage spent on one batch: preparing it (a BatchPreparer's database work), processing its records, and finishing it (a BatchFinisher's).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"stage", "phase"}),
 		endTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -33,10 +33,12 @@ type BatchPreparer interface {
 }
 
 // BatchFinisher is implemented by a stage with work to finish once per batch: the runner
-// calls Finish after every stage of the hop has processed the batch and before its Kafka
-// transaction commits. The loyalty stage commits its budget grants without waiting for
-// the disk and makes them durable here, with one wait per batch. An error from Finish is
-// transient: the batch is aborted and retried.
+// calls Finish once the stage has processed every input of the batch, before a later
+// stage of a fused hop prepares the stage's outputs and before the Kafka transaction
+// commits. The loyalty stage decides a batch's budget grants in memory and writes them
+// here in one statement, so the posting stage, fused behind it, finds them when it gives
+// back the grants of a payment it refuses. An error from Finish is transient: the batch
+// is aborted and retried.
 type BatchFinisher interface {
 	Finish(ctx context.Context) error
 }

@@ -542,16 +542,16 @@ func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*
 				}
 			}
 		}
-		w.m.stageTime.WithLabelValues(def.Name, "process").Observe(time.Since(prepared).Seconds())
-		items = next
-	}
-	for _, def := range w.hop.Stages {
+		processed := time.Now()
+		w.m.stageTime.WithLabelValues(def.Name, "process").Observe(processed.Sub(prepared).Seconds())
 		if bf, ok := def.Stage.(BatchFinisher); ok {
 			if err := safeFinish(ctx, bf); err != nil {
 				w.log.Warn("transient error finishing the batch; aborting it to retry", "stage", def.Name, "err", err)
 				return fmt.Errorf("finishing batch for %s: %w", def.Name, err)
 			}
+			w.m.stageTime.WithLabelValues(def.Name, "finish").Observe(time.Since(processed).Seconds())
 		}
+		items = next
 	}
 	return nil
 }

@@ -161,42 +161,6 @@ func (r *Rules) FundingPosting(ctx context.Context, campaignID, paymentID string
 		Debit: source, Credit: a.ID, Amount: amount, Currency: c.Currency}}}, nil
 }
 
-// grant promises amount from a campaign's budget for a payment, unless that would take
-// what was promised past what was ever credited to the budget account. A payment granted
-// before gets its first grant back, so a retried batch decides the same; the campaign row
-// lock serialises grants. It is one statement, so one round trip: a grant is made for
-// every rewarded payment, and as five round trips and a transaction it held the loyalty
-// stage to a few hundred merchant payments a second. Its commit does not wait for the disk
-// (set_config(..., true) is SET LOCAL for the statement's own transaction): the stage's
-// Finish waits once for the whole batch's grants.
-func (r *Rules) grant(ctx context.Context, campaignID, paymentID, payer string, kind Kind, amount decimal.Decimal, budget ledger.AccountID) (decimal.Decimal, bool, error) {
-	var prior, granted decimal.NullDecimal
-	err := r.pool.QueryRow(ctx, `WITH async AS (
-		     SELECT set_config('synchronous_commit', 'off', true)),
-		 prior AS (
-		     SELECT amount FROM campaign_grants WHERE campaign_id = $1 AND payment_id = $2),
-		 funded AS (
-		     SELECT coalesce(sum(credits_posted), 0) AS amount FROM account_balances WHERE account_id = $6),
-		 upd AS (
-		     UPDATE campaigns SET granted = granted + $5
-		     WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM prior) AND granted + $5 <= (SELECT amount FROM funded)
-		     RETURNING id),
-		 ins AS (
-		     INSERT INTO campaign_grants (campaign_id, payment_id, payer, kind, amount)
-		     SELECT $1, $2, $3, $4, $5 FROM upd RETURNING amount)
-		 SELECT (SELECT amount FROM prior), (SELECT amount FROM ins) FROM async`,
-		campaignID, paymentID, payer, kind, amount, budget).Scan(&prior, &granted)
-	switch {
-	case err != nil:
-		return decimal.Decimal{}, false, fmt.Errorf("granting from campaign %s: %w", campaignID, err)
-	case prior.Valid:
-		return prior.Decimal, true, nil
-	case granted.Valid:
-		return granted.Decimal, true, nil
-	}
-	return decimal.Decimal{}, false, nil
-}
-
 // Release gives back what campaigns promised a payment that did not post (the posting
 // stage rejected it), so their budgets can promise it again; it returns the amount given
 // back, zero when there was nothing (a second call changes nothing).

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -49,10 +48,7 @@ type Stage struct {
 	rules *Rules
 	led   *ledger.Ledger
 	cfg   Config
-	pool  *pgxpool.Pool
-	// Budget grants commit without waiting for the disk; Finish waits once per batch,
-	// before the batch's Kafka transaction commits, for all of them.
-	granted atomic.Bool // a grant was made since the last Finish
+	batch *grantBatch // the budget grants of the batch being decided (grants.go)
 
 	snaps *rulecache.Cache[*snapshot]
 }
@@ -79,7 +75,7 @@ func New(pool *pgxpool.Pool, led *ledger.Ledger, cfg Config) (*Stage, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Stage{rules: NewRules(pool, led), led: led, cfg: cfg, pool: pool}
+	s := &Stage{rules: NewRules(pool, led), led: led, cfg: cfg}
 	s.snaps = rulecache.New(s.load, cfg.RefreshInterval, staleRules, cfg.Log)
 	return s, nil
 }
@@ -121,7 +117,7 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 	if !ok {
 		return processors.Result{}, processors.Permanent(fmt.Errorf("rewarding: got %T, want a payment", in.Value))
 	}
-	rewards, reject, err := s.decide(ctx, p, st)
+	rewards, reject, err := s.decide(ctx, in, p, st)
 	if err != nil {
 		return processors.Result{}, err
 	}
@@ -136,7 +132,7 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 // every eligible campaign in creation order, at most one price reduction in all, each cut
 // to its per-payer caps, cash ones only if the budget covers them. A redemption that
 // cannot be made ends the payment with the reason code returned.
-func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.State) ([]schemas.Reward, string, error) {
+func (s *Stage) decide(ctx context.Context, in *processors.Input, p *schemas.Payment, st processors.State) ([]schemas.Reward, string, error) {
 	rewards := []schemas.Reward{}
 	if p.Operation != "" {
 		return rewards, "", nil
@@ -145,10 +141,11 @@ func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.St
 	if reject != "" {
 		return nil, reject, nil
 	}
-	snap, err := s.current(ctx)
+	b, err := s.batchOf(ctx, in, p)
 	if err != nil {
 		return nil, "", err
 	}
+	snap := b.snap
 	cur, ok := s.led.Currency(p.Amount.Currency)
 	if !ok { // no campaign can name a currency the ledger does not have
 		if points > 0 {
@@ -162,7 +159,7 @@ func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.St
 	}
 	reduced := false
 	if points > 0 {
-		r, reject, err := s.redeem(ctx, snap, p, customer, points, cur.Exponent)
+		r, reject, err := s.redeem(ctx, b, p, customer, points, cur.Exponent)
 		if err != nil || reject != "" {
 			return nil, reject, err
 		}
@@ -187,10 +184,7 @@ func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.St
 			}
 		}
 		if c.Kind.Cash() {
-			amount, ok, err := s.grant(ctx, snap, c, p, customer, r.Amount.Amount)
-			if err != nil {
-				return nil, "", err
-			}
+			amount, ok := b.take(c, p.PaymentID, customer, r.Amount.Amount)
 			if !ok {
 				s.cfg.Log.Info("campaign budget exhausted", "campaign", c.ID, "payment", p.PaymentID, "wallet", customer)
 				continue
@@ -211,9 +205,9 @@ func (s *Stage) decide(ctx context.Context, p *schemas.Payment, st processors.St
 // redeem values the points p asks to redeem through the first eligible redemption
 // campaign, checks the customer has them (a soft check: the ledger refuses to overdraw the
 // points account) and has the campaign's budget promise their value.
-func (s *Stage) redeem(ctx context.Context, snap *snapshot, p *schemas.Payment, customer string, points int64, exp int32) (schemas.Reward, string, error) {
+func (s *Stage) redeem(ctx context.Context, b *grantBatch, p *schemas.Payment, customer string, points int64, exp int32) (schemas.Reward, string, error) {
 	var c Campaign
-	for _, cand := range snap.bySub[p.Subsidiary] {
+	for _, cand := range b.snap.bySub[p.Subsidiary] {
 		if cand.Kind == Redemption && cand.Eligible(p) {
 			c = cand
 			break
@@ -244,10 +238,7 @@ func (s *Stage) redeem(ctx context.Context, snap *snapshot, p *schemas.Payment, 
 	if bal.Available.LessThan(decimal.NewFromInt(points)) {
 		return schemas.Reward{}, ReasonPointsInsufficient, nil
 	}
-	amount, ok, err := s.grant(ctx, snap, c, p, customer, r.Amount.Amount)
-	if err != nil {
-		return schemas.Reward{}, "", err
-	}
+	amount, ok := b.take(c, p.PaymentID, customer, r.Amount.Amount)
 	if !ok {
 		return schemas.Reward{}, ReasonPointsBudgetExhaust, nil
 	}
@@ -257,43 +248,6 @@ func (s *Stage) redeem(ctx context.Context, snap *snapshot, p *schemas.Payment, 
 
 // PointsCurrency is the ledger currency of loyalty points.
 const PointsCurrency = "PTS"
-
-// grant promises a cash reward from c's budget: no more than was ever credited to the
-// budget account, less what was promised before.
-func (s *Stage) grant(ctx context.Context, snap *snapshot, c Campaign, p *schemas.Payment, customer string, amount decimal.Decimal) (decimal.Decimal, bool, error) {
-	var account ledger.AccountID
-	if v, ok := snap.budgets.Load(c.ID); ok {
-		account = v.(ledger.AccountID)
-	} else {
-		a, err := s.led.SystemAccount(ctx, c.Subsidiary, ledger.CampaignBudget, c.Currency, c.ID)
-		if errors.Is(err, ledger.ErrNotFound) {
-			return decimal.Decimal{}, false, nil // never funded
-		}
-		if err != nil {
-			return decimal.Decimal{}, false, err
-		}
-		account = a.ID
-		snap.budgets.Store(c.ID, account)
-	}
-	s.granted.Store(true)
-	return s.rules.grant(ctx, c.ID, p.PaymentID, customer, c.Kind, amount, account)
-}
-
-// Finish makes the batch's budget grants durable before the batch's records are: a
-// transaction that commits synchronously waits for the log to be on disk up to its own
-// commit, which is after every grant made before it. Without it, a database crash could
-// lose grants whose rewards the stream had already passed on, and the budget would
-// promise them again.
-func (s *Stage) Finish(ctx context.Context) error {
-	if !s.granted.Swap(false) {
-		return nil
-	}
-	if _, err := s.pool.Exec(ctx, `SELECT txid_current()`); err != nil {
-		s.granted.Store(true)
-		return fmt.Errorf("making budget grants durable: %w", err)
-	}
-	return nil
-}
 
 // usageKey names a payer wallet's usage of a campaign in the partition's state.
 func usageKey(campaign, wallet string) string { return "u/" + campaign + "/" + wallet }

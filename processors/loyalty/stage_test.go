@@ -115,9 +115,37 @@ func (m memState) Get(k string) ([]byte, bool)  { v, ok := m[k]; return v, ok }
 func (m memState) Set(k string, v []byte) error { m[k] = append([]byte(nil), v...); return nil }
 func (m memState) Delete(k string)              { delete(m, k) }
 
+// process runs one payment through the stage as a batch of its own, as the runner would:
+// Prepare, Process, Finish.
 func process(t *testing.T, s *Stage, st processors.State, p *schemas.Payment) []schemas.Reward {
 	t.Helper()
-	res, err := s.Process(context.Background(), &processors.Input{Topic: catalog.PaymentsPriced, Value: p}, st)
+	return processBatch(t, s, st, p)[0]
+}
+
+// processBatch runs payments through the stage as one batch and returns their rewards.
+func processBatch(t *testing.T, s *Stage, st processors.State, ps ...*schemas.Payment) [][]schemas.Reward {
+	t.Helper()
+	ctx := context.Background()
+	ins := make([]*processors.Input, len(ps))
+	for i, p := range ps {
+		ins[i] = &processors.Input{Topic: catalog.PaymentsPriced, Batch: 7, Value: p}
+	}
+	if err := s.Prepare(ctx, ins); err != nil {
+		t.Fatal(err)
+	}
+	var rewards [][]schemas.Reward
+	for _, in := range ins {
+		rewards = append(rewards, rewardsOf(t, s, in, st))
+	}
+	if err := s.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return rewards
+}
+
+func rewardsOf(t *testing.T, s *Stage, in *processors.Input, st processors.State) []schemas.Reward {
+	t.Helper()
+	res, err := s.Process(context.Background(), in, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +208,95 @@ func TestBudgetForNRewardsGrantsN(t *testing.T) {
 	}
 	checkRewards(t, process(t, s, memState{}, e.pay("pay_6")), reward{"spring", "discount", "2.5", 0})
 	checkRewards(t, process(t, s, memState{}, e.pay("pay_7")))
+}
+
+// A batch's grants are decided in memory from the budget as Prepare read it and written
+// by Finish: the budget covers the first payments in order, a retried batch gets the same
+// grants back, and a second worker that counted on the same money decides again.
+func TestBatchGrantsWithinTheBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) { c.Rate, c.Fixed = decimal.Zero, dec("2.50") }))
+	e.fund(t, "spring", "7.50") // exactly three rewards
+	s := e.stage(t)
+	var batch []*schemas.Payment
+	for i := range 5 {
+		batch = append(batch, e.pay(fmt.Sprintf("pay_%d", i)))
+	}
+	spring := reward{"spring", "discount", "2.5", 0}
+	want := [][]reward{{spring}, {spring}, {spring}, nil, nil}
+	check := func(got [][]schemas.Reward) {
+		t.Helper()
+		for i := range want {
+			checkRewards(t, got[i], want[i]...)
+		}
+	}
+	check(processBatch(t, s, memState{}, batch...))
+	checkBudget(t, e, "spring", "7.50")
+	// The same batch again, as after an aborted transaction: the same payments rewarded,
+	// nothing granted twice.
+	check(processBatch(t, s, memState{}, batch...))
+	checkBudget(t, e, "spring", "7.50")
+
+	// Two workers read the same 5.00 and each promise it to two payments: the first to
+	// finish writes, the second's Finish fails and, retried, grants what is left.
+	e.fund(t, "spring", "5.00")
+	other := e.stage(t)
+	ctx := context.Background()
+	prepare := func(s *Stage, ids ...string) []*processors.Input {
+		var ins []*processors.Input
+		for _, id := range ids {
+			ins = append(ins, &processors.Input{Topic: catalog.PaymentsPriced, Batch: 9, Value: e.pay(id)})
+		}
+		if err := s.Prepare(ctx, ins); err != nil {
+			t.Fatal(err)
+		}
+		return ins
+	}
+	mine, theirs := prepare(s, "pay_a", "pay_b"), prepare(other, "pay_c", "pay_d")
+	for _, in := range mine {
+		checkRewards(t, rewardsOf(t, s, in, memState{}), spring)
+	}
+	for _, in := range theirs {
+		checkRewards(t, rewardsOf(t, other, in, memState{}), spring)
+	}
+	if err := s.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Finish(ctx); err == nil {
+		t.Fatal("the second worker's grants were written beyond the budget")
+	}
+	checkBudget(t, e, "spring", "12.50")
+	theirs = prepare(other, "pay_c", "pay_d")
+	for _, in := range theirs {
+		checkRewards(t, rewardsOf(t, other, in, memState{}))
+	}
+	if err := other.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkBudget(t, e, "spring", "12.50")
+	// A payment that did not post gives its grant back to the budget.
+	if got, err := e.rules.Release(ctx, "pay_a"); err != nil || !got.Equal(dec("2.5")) {
+		t.Fatalf("Release = %s, %v; want 2.5", got, err)
+	}
+	checkRewards(t, processBatch(t, other, memState{}, e.pay("pay_c"))[0], spring)
+	checkBudget(t, e, "spring", "12.50")
+}
+
+// checkBudget checks what campaign id has granted, and that its stored grants add up to it.
+func checkBudget(t *testing.T, e *env, id, granted string) {
+	t.Helper()
+	b, err := e.rules.Budget(e.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored decimal.Decimal
+	if err := e.db.Pool.QueryRow(e.ctx, `SELECT coalesce(sum(amount), 0) FROM campaign_grants WHERE campaign_id = $1`, id).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Granted.Equal(dec(granted)) || !stored.Equal(b.Granted) || b.Granted.GreaterThan(b.Funded) {
+		t.Errorf("campaign %s: granted %s, stored grants %s, funded %s; want %s granted", id, b.Granted, stored, b.Funded, granted)
+	}
 }
 
 func TestUnfundedCampaignGrantsNothing(t *testing.T) {
