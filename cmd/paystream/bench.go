@@ -25,7 +25,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/ingress/client"
-	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/schemas"
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -615,7 +614,7 @@ func (r *benchRun) verify(f benchFigures) (bool, error) {
 		fmt.Fprintf(r.a.out, "FAIL  %d succeeded payments, %d postings and %d hold operations\n", len(succeeded), postings, ops)
 		ok = false
 	}
-	rep, err := ledger.VerifyAll(r.a.ctx, pool)
+	rep, err := verifyAll(r.a.ctx, pool, true)
 	if err != nil {
 		return false, err
 	}

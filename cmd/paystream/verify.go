@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/paystream/paystream/ledger"
+	"github.com/paystream/paystream/processors/loyalty"
 )
 
 type verifyCmd struct {
@@ -16,7 +20,7 @@ type verifyCmd struct {
 func (verifyCmd) Help() string {
 	return "Checks every ledger invariant of DESIGN.md guarantee 6 on a live database " +
 		"(PAYSTREAM_DATABASE_URL, or the private server of a running paystream dev on --data) " +
-		"and prints each with pass/fail and counts. Exits 1 if any invariant fails."
+		"and the campaigns' budget bookkeeping, and prints each with pass/fail and counts. Exits 1 if any fails."
 }
 
 // errInvariants makes verify exit non-zero after printing its report.
@@ -28,11 +32,7 @@ func (v verifyCmd) Run(a *app) error {
 		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	defer pool.Close()
-	verify := ledger.Verify
-	if v.Full {
-		verify = ledger.VerifyAll
-	}
-	rep, err := verify(a.ctx, pool)
+	rep, err := verifyAll(a.ctx, pool, v.Full)
 	if err != nil {
 		return err
 	}
@@ -50,4 +50,23 @@ func (v verifyCmd) Run(a *app) error {
 	}
 	fmt.Fprintf(a.out, "all %d invariants hold\n", len(rep.Checks))
 	return nil
+}
+
+// verifyAll checks the ledger's invariants (from scratch with full) and then the
+// campaigns' budget bookkeeping.
+func verifyAll(ctx context.Context, pool *pgxpool.Pool, full bool) (ledger.Report, error) {
+	verify := ledger.Verify
+	if full {
+		verify = ledger.VerifyAll
+	}
+	rep, err := verify(ctx, pool)
+	if err != nil {
+		return ledger.Report{}, err
+	}
+	budgets, err := loyalty.VerifyBudgets(ctx, pool)
+	if err != nil {
+		return ledger.Report{}, err
+	}
+	rep.Checks = append(rep.Checks, budgets)
+	return rep, nil
 }

@@ -575,3 +575,37 @@ func TestCampaignsRoundTripThroughTheDatabase(t *testing.T) {
 		t.Errorf("stopping an unknown campaign: %v, want ErrNotFound", err)
 	}
 }
+
+// The budget check passes on grants the stage made and names a campaign whose total no
+// longer matches its grants, or exceeds its funding.
+func TestVerifyBudgets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, campaign(func(c *Campaign) { c.Rate, c.Fixed = decimal.Zero, dec("2.50") }))
+	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.PointsPerUnit = "c-points", Points, ndec("1") }))
+	e.fund(t, "spring", "5.00")
+	s := e.stage(t)
+	processBatch(t, s, memState{}, e.pay("pay_1"), e.pay("pay_2"), e.pay("pay_3"))
+	verify := func() ledger.Check {
+		t.Helper()
+		c, err := VerifyBudgets(e.ctx, e.db.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := verify(); !c.Pass || c.Checked != 2 || c.Violations != 0 {
+		t.Fatalf("after two grants: %+v", c)
+	}
+	for _, tc := range []struct{ name, sql, detail string }{
+		{"total apart from its grants", `UPDATE campaigns SET granted = granted + 1 WHERE id = 'spring'`, "spring: granted 6, grants 5.0, funded 5.00"},
+		{"granted beyond funding", `UPDATE campaign_grants SET amount = amount + 1 WHERE payment_id = 'pay_1'`, "spring: granted 6, grants 6.0, funded 5.00"},
+	} {
+		if _, err := e.db.Pool.Exec(e.ctx, tc.sql); err != nil {
+			t.Fatal(err)
+		}
+		if c := verify(); c.Pass || c.Violations != 1 || c.Detail != tc.detail {
+			t.Errorf("%s: %+v, want one violation %q", tc.name, c, tc.detail)
+		}
+	}
+}
