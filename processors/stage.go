@@ -33,12 +33,12 @@ type BatchPreparer interface {
 }
 
 // BatchFinisher is implemented by a stage with work to finish once per batch: the runner
-// calls Finish once the stage has processed every input of the batch, before a later
-// stage of a fused hop prepares the stage's outputs and before the Kafka transaction
-// commits. The loyalty stage decides a batch's budget grants in memory and writes them
-// here in one statement, so the posting stage, fused behind it, finds them when it gives
-// back the grants of a payment it refuses. An error from Finish is transient: the batch
-// is aborted and retried.
+// calls Finish once the stage has processed every input of the batch, if it got any and
+// none failed transiently (that aborts the batch), before a later stage of a fused hop
+// prepares the stage's outputs and before the Kafka transaction commits. The loyalty
+// stage decides a batch's budget grants in memory and writes them here, so the posting
+// stage, fused behind it, finds them when it gives back the grants of a payment it
+// refuses. An error from Finish is transient: the batch is aborted and retried.
 type BatchFinisher interface {
 	Finish(ctx context.Context) error
 }

@@ -520,10 +520,12 @@ func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*
 		prepared := time.Now()
 		w.m.stageTime.WithLabelValues(def.Name, "prepare").Observe(prepared.Sub(began).Seconds())
 		var next []pending
+		got := 0
 		for _, p := range items {
 			if !def.reads(p.it.topic) {
 				continue
 			}
+			got++
 			outs, err := w.call(ctx, i, def, p.origin, p.it, t)
 			if err != nil {
 				if !IsPermanent(err) {
@@ -544,7 +546,7 @@ func (w *worker) process(ctx context.Context, recs []*kgo.Record, produce func(*
 		}
 		processed := time.Now()
 		w.m.stageTime.WithLabelValues(def.Name, "process").Observe(processed.Sub(prepared).Seconds())
-		if bf, ok := def.Stage.(BatchFinisher); ok {
+		if bf, ok := def.Stage.(BatchFinisher); ok && got > 0 {
 			if err := safeFinish(ctx, bf); err != nil {
 				w.log.Warn("transient error finishing the batch; aborting it to retry", "stage", def.Name, "err", err)
 				return fmt.Errorf("finishing batch for %s: %w", def.Name, err)

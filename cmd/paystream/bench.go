@@ -614,7 +614,7 @@ func (r *benchRun) verify(f benchFigures) (bool, error) {
 		fmt.Fprintf(r.a.out, "FAIL  %d succeeded payments, %d postings and %d hold operations\n", len(succeeded), postings, ops)
 		ok = false
 	}
-	rep, err := verifyAll(r.a.ctx, pool, true)
+	rep, err := runVerify(r.a.ctx, pool, true)
 	if err != nil {
 		return false, err
 	}

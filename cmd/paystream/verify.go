@@ -32,7 +32,7 @@ func (v verifyCmd) Run(a *app) error {
 		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	defer pool.Close()
-	rep, err := verifyAll(a.ctx, pool, v.Full)
+	rep, err := runVerify(a.ctx, pool, v.Full)
 	if err != nil {
 		return err
 	}
@@ -52,9 +52,9 @@ func (v verifyCmd) Run(a *app) error {
 	return nil
 }
 
-// verifyAll checks the ledger's invariants (from scratch with full) and then the
+// runVerify checks the ledger's invariants (from scratch with full) and then the
 // campaigns' budget bookkeeping.
-func verifyAll(ctx context.Context, pool *pgxpool.Pool, full bool) (ledger.Report, error) {
+func runVerify(ctx context.Context, pool *pgxpool.Pool, full bool) (ledger.Report, error) {
 	verify := ledger.Verify
 	if full {
 		verify = ledger.VerifyAll

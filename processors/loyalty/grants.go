@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
@@ -13,16 +15,20 @@ import (
 	"github.com/paystream/paystream/schemas"
 )
 
-// A batch's budget grants are decided in memory and written once. Prepare reads what
-// each cash campaign the batch may reward has left, and what the batch's payments were
-// granted before (a retried batch gets the same grants back); Process spends from that;
-// Finish writes the new grants and the campaigns' totals in one statement. With one
-// statement per rewarded payment, the loyalty stage took half of the fused hop's time in
-// the default payment mix.
+// A batch's budget grants are decided in memory and written once, so a batch costs the
+// database two reads and one transaction whatever its number of rewarded payments.
+// Prepare reads what each cash campaign the batch may reward has left, and what the
+// batch's payments were granted before (a retried batch gets the same grants back);
+// Process spends from that; Finish writes the new grants and the campaigns' totals.
 //
-// Several loyalty workers may grant from one campaign. Finish adds a campaign's grants
-// only while its total stays within what was funded; when another worker has spent what
-// this batch counted on, the batch is retried on fresh figures.
+// Several loyalty workers may grant from one campaign. Finish locks the campaigns in id
+// order and writes only if every campaign's total stays within what was funded; when
+// another worker has promised the money this batch counted on, it writes nothing and the
+// batch is decided again on fresh figures (ErrBudgetRaced).
+
+// ErrBudgetRaced is returned by Finish when another worker promised, between this batch's
+// Prepare and Finish, budget the batch had counted on; the runner retries the batch.
+var ErrBudgetRaced = errors.New("campaign budget promised by another worker meanwhile")
 
 // grantBatch is what the stage knows of the budgets while it decides one batch.
 type grantBatch struct {
@@ -31,7 +37,7 @@ type grantBatch struct {
 	payments map[string]bool
 	account  map[string]ledger.AccountID  // budget account by cash campaign; unfunded ones absent
 	left     map[string]decimal.Decimal   // by campaign: funded, less granted, less this batch's grants
-	prior    map[grantKey]decimal.Decimal // grants stored before, and this batch's
+	known    map[grantKey]decimal.Decimal // grants stored before, and this batch's
 	made     []grant                      // this batch's new grants, in order
 }
 
@@ -51,7 +57,7 @@ func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
 		return err
 	}
 	b := &grantBatch{snap: snap, payments: map[string]bool{}, account: map[string]ledger.AccountID{},
-		left: map[string]decimal.Decimal{}, prior: map[grantKey]decimal.Decimal{}}
+		left: map[string]decimal.Decimal{}, known: map[grantKey]decimal.Decimal{}}
 	if len(ins) > 0 {
 		b.batch = ins[0].Batch
 	}
@@ -131,7 +137,7 @@ func (s *Stage) batchOf(ctx context.Context, in *processors.Input, p *schemas.Pa
 // promised past what was funded. A payment granted before gets that grant back.
 func (b *grantBatch) take(c Campaign, payment, payer string, amount decimal.Decimal) (decimal.Decimal, bool) {
 	k := grantKey{c.ID, payment}
-	if a, ok := b.prior[k]; ok {
+	if a, ok := b.known[k]; ok {
 		return a, true
 	}
 	left, ok := b.left[c.ID]
@@ -139,9 +145,19 @@ func (b *grantBatch) take(c Campaign, payment, payer string, amount decimal.Deci
 		return decimal.Decimal{}, false
 	}
 	b.left[c.ID] = left.Sub(amount)
-	b.prior[k] = amount
+	b.known[k] = amount
 	b.made = append(b.made, grant{campaign: c.ID, payment: payment, payer: payer, kind: c.Kind, amount: amount})
 	return amount, true
+}
+
+// undo takes back the grants made since mark, those of a payment the stage did not
+// decide (it failed, or its record goes to the dead-letter topic).
+func (b *grantBatch) undo(mark int) {
+	for _, g := range b.made[mark:] {
+		b.left[g.campaign] = b.left[g.campaign].Add(g.amount)
+		delete(b.known, grantKey{g.campaign, g.payment})
+	}
+	b.made = b.made[:mark]
 }
 
 // Finish writes the batch's grants. Its commit waits for the disk, so the grants are
@@ -181,7 +197,7 @@ func (r *Rules) readBudgets(ctx context.Context, b *grantBatch, campaigns []stri
 			if err := rows.Scan(&k.campaign, &k.payment, &amount); err != nil {
 				return err
 			}
-			b.prior[k] = amount
+			b.known[k] = amount
 		}
 		return rows.Err()
 	})
@@ -191,9 +207,11 @@ func (r *Rules) readBudgets(ctx context.Context, b *grantBatch, campaigns []stri
 	return nil
 }
 
-// writeGrants stores a batch's grants and adds them to their campaigns' totals, a
-// campaign only while its total stays within what was funded. The campaigns that fit are
-// written even when one does not: a retry gets their grants back as stored before.
+// writeGrants stores a batch's grants and adds them to their campaigns' totals, all or
+// nothing: every campaign's total must stay within what was funded. The campaign rows are
+// locked in id order first, so writers of several campaigns, and Release, cannot
+// deadlock, and the check that follows sees every total as committed. Two round trips:
+// the locks and the writes, then COMMIT or ROLLBACK.
 func (r *Rules) writeGrants(ctx context.Context, b *grantBatch) error {
 	total := map[string]decimal.Decimal{}
 	var campaigns, payments, payers, kinds, amounts []string
@@ -202,13 +220,22 @@ func (r *Rules) writeGrants(ctx context.Context, b *grantBatch) error {
 		campaigns, payments, payers = append(campaigns, g.campaign), append(payments, g.payment), append(payers, g.payer)
 		kinds, amounts = append(kinds, string(g.kind)), append(amounts, g.amount.String())
 	}
-	var ids, sums []string
-	var accounts []int64
-	for id, sum := range total {
-		ids, sums, accounts = append(ids, id), append(sums, sum.String()), append(accounts, int64(b.account[id]))
+	ids := slices.Sorted(maps.Keys(total))
+	sums, accounts := make([]string, len(ids)), make([]int64, len(ids))
+	for i, id := range ids {
+		sums[i], accounts[i] = total[id].String(), int64(b.account[id])
 	}
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("writing %d budget grants: %w", len(b.made), err)
+	}
+	// A connection left inside the transaction by an error is closed, not reused.
+	defer conn.Release()
+	var q pgx.Batch
+	q.Queue(`BEGIN`)
+	q.Queue(`SELECT id FROM campaigns WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	var fit int
-	err := r.pool.QueryRow(ctx, `WITH per AS (
+	q.Queue(`WITH per AS (
 		     SELECT * FROM unnest($1::text[], $2::numeric[], $3::bigint[]) AS per(id, amount, account_id)),
 		 upd AS (
 		     UPDATE campaigns c SET granted = c.granted + per.amount FROM per
@@ -222,13 +249,19 @@ func (r *Rules) writeGrants(ctx context.Context, b *grantBatch) error {
 		      WHERE g.campaign_id IN (SELECT id FROM upd)
 		     RETURNING 1)
 		 SELECT count(*) FROM upd`,
-		ids, sums, accounts, campaigns, payments, payers, kinds, amounts).Scan(&fit)
-	if err != nil {
+		ids, sums, accounts, campaigns, payments, payers, kinds, amounts).QueryRow(func(row pgx.Row) error { return row.Scan(&fit) })
+	if err := conn.SendBatch(ctx, &q).Close(); err != nil {
+		return fmt.Errorf("writing %d budget grants: %w", len(b.made), err)
+	}
+	end := "COMMIT"
+	if fit < len(ids) {
+		end = "ROLLBACK"
+	}
+	if _, err := conn.Exec(ctx, end); err != nil {
 		return fmt.Errorf("writing %d budget grants: %w", len(b.made), err)
 	}
 	if fit < len(ids) {
-		return fmt.Errorf("writing budget grants: %d of %d campaigns were granted from by another worker meanwhile; the batch decides again",
-			len(ids)-fit, len(ids))
+		return fmt.Errorf("writing budget grants: %d of %d campaigns would exceed their funding: %w", len(ids)-fit, len(ids), ErrBudgetRaced)
 	}
 	return nil
 }

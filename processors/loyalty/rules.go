@@ -170,6 +170,11 @@ func (r *Rules) Release(ctx context.Context, paymentID string) (decimal.Decimal,
 		return decimal.Decimal{}, fmt.Errorf("releasing grants of %s: %w", paymentID, err)
 	}
 	defer tx.Rollback(ctx)
+	// The campaign rows first, in id order, as writeGrants locks them.
+	if _, err := tx.Exec(ctx, `SELECT id FROM campaigns WHERE id IN (SELECT campaign_id FROM campaign_grants WHERE payment_id = $1)
+		ORDER BY id FOR UPDATE`, paymentID); err != nil {
+		return decimal.Decimal{}, fmt.Errorf("releasing grants of %s: %w", paymentID, err)
+	}
 	var total decimal.Decimal
 	err = tx.QueryRow(ctx, `WITH gone AS (DELETE FROM campaign_grants WHERE payment_id = $1 RETURNING campaign_id, amount),
 			per AS (SELECT campaign_id, sum(amount) AS amount FROM gone GROUP BY campaign_id),

@@ -132,7 +132,7 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 // every eligible campaign in creation order, at most one price reduction in all, each cut
 // to its per-payer caps, cash ones only if the budget covers them. A redemption that
 // cannot be made ends the payment with the reason code returned.
-func (s *Stage) decide(ctx context.Context, in *processors.Input, p *schemas.Payment, st processors.State) ([]schemas.Reward, string, error) {
+func (s *Stage) decide(ctx context.Context, in *processors.Input, p *schemas.Payment, st processors.State) (_ []schemas.Reward, _ string, err error) {
 	rewards := []schemas.Reward{}
 	if p.Operation != "" {
 		return rewards, "", nil
@@ -145,6 +145,19 @@ func (s *Stage) decide(ctx context.Context, in *processors.Input, p *schemas.Pay
 	if err != nil {
 		return nil, "", err
 	}
+	// The grants of a payment not decided are taken back: after a permanent error (or a
+	// panic) its record goes to the dead-letter topic and the batch goes on; after a
+	// transient one the runner aborts the batch, and none of its grants may be written.
+	mark, decided := len(b.made), false
+	defer func() {
+		switch {
+		case decided:
+		case err != nil && !processors.IsPermanent(err):
+			s.batch = nil
+		default:
+			b.undo(mark)
+		}
+	}()
 	snap := b.snap
 	cur, ok := s.led.Currency(p.Amount.Currency)
 	if !ok { // no campaign can name a currency the ledger does not have
@@ -199,6 +212,7 @@ func (s *Stage) decide(ctx context.Context, in *processors.Input, p *schemas.Pay
 		rewards = append(rewards, r)
 		reduced = reduced || c.Kind.reducesPrice()
 	}
+	decided = true
 	return rewards, "", nil
 }
 

@@ -177,12 +177,19 @@ func checkRewards(t *testing.T, got []schemas.Reward, want ...reward) {
 	}
 }
 
+// springStage is a stage over campaign spring, 2.50 off merchant payments, funded with
+// exactly three rewards.
+func (e *env) springStage(t *testing.T) *Stage {
+	t.Helper()
+	e.create(t, campaign(func(c *Campaign) { c.Rate, c.Fixed = decimal.Zero, dec("2.50") }))
+	e.fund(t, "spring", "7.50")
+	return e.stage(t)
+}
+
 func TestBudgetForNRewardsGrantsN(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.create(t, campaign(func(c *Campaign) { c.Rate, c.Fixed = decimal.Zero, dec("2.50") }))
-	e.fund(t, "spring", "7.50") // exactly three rewards
-	s := e.stage(t)
+	s := e.springStage(t)
 	for i := range 3 {
 		checkRewards(t, process(t, s, memState{}, e.pay(fmt.Sprintf("pay_%d", i))), reward{"spring", "discount", "2.5", 0})
 	}
@@ -216,15 +223,14 @@ func TestBudgetForNRewardsGrantsN(t *testing.T) {
 func TestBatchGrantsWithinTheBudget(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.create(t, campaign(func(c *Campaign) { c.Rate, c.Fixed = decimal.Zero, dec("2.50") }))
-	e.fund(t, "spring", "7.50") // exactly three rewards
-	s := e.stage(t)
+	s := e.springStage(t)
 	var batch []*schemas.Payment
 	for i := range 5 {
 		batch = append(batch, e.pay(fmt.Sprintf("pay_%d", i)))
 	}
+	batch = append(batch, e.pay("pay_1")) // a payment twice in one batch is granted once
 	spring := reward{"spring", "discount", "2.5", 0}
-	want := [][]reward{{spring}, {spring}, {spring}, nil, nil}
+	want := [][]reward{{spring}, {spring}, {spring}, nil, nil, {spring}}
 	check := func(got [][]schemas.Reward) {
 		t.Helper()
 		for i := range want {
@@ -281,6 +287,71 @@ func TestBatchGrantsWithinTheBudget(t *testing.T) {
 	}
 	checkRewards(t, processBatch(t, other, memState{}, e.pay("pay_c"))[0], spring)
 	checkBudget(t, e, "spring", "12.50")
+}
+
+// A batch's grants are written all or nothing; a batch whose money another worker
+// promised meanwhile writes none, whichever finished first; the grants of a payment the
+// stage could not decide are never written.
+func TestBatchGrantsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.springStage(t) // 7.50: three rewards of 2.50
+	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.Rate = "thanks", Rebate, dec("0.01") }))
+	e.fund(t, "thanks", "1.00") // one rebate of 1.00 on a payment of 100.00
+	if err := s.Refresh(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	other := e.stage(t)
+	spring, thanks := reward{"spring", "discount", "2.5", 0}, reward{"thanks", "rebate", "1", 0}
+	ctx := context.Background()
+	prepare := func(s *Stage, batch uint64, ids ...string) []*processors.Input {
+		t.Helper()
+		var ins []*processors.Input
+		for _, id := range ids {
+			ins = append(ins, &processors.Input{Topic: catalog.PaymentsPriced, Batch: batch, Value: e.pay(id)})
+		}
+		if err := s.Prepare(ctx, ins); err != nil {
+			t.Fatal(err)
+		}
+		return ins
+	}
+	// Both workers count on the one rebate; spring would fit either way.
+	mine, theirs := prepare(s, 1, "pay_a"), prepare(other, 1, "pay_b")
+	checkRewards(t, rewardsOf(t, s, mine[0], memState{}), spring, thanks)
+	checkRewards(t, rewardsOf(t, other, theirs[0], memState{}), spring, thanks)
+	errs := make(chan error, 2)
+	for _, st := range []*Stage{s, other} {
+		go func() { errs <- st.Finish(ctx) }()
+	}
+	var raced int
+	for range 2 {
+		switch err := <-errs; {
+		case errors.Is(err, ErrBudgetRaced):
+			raced++
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	if raced != 1 {
+		t.Fatalf("%d of two concurrent batches raced, want exactly one", raced)
+	}
+	checkBudget(t, e, "spring", "2.5")
+	checkBudget(t, e, "thanks", "1")
+
+	// A payment whose record goes to the dead-letter topic (here: a capped campaign
+	// without state to count in) keeps none of the grants taken for it.
+	e.create(t, campaign(func(c *Campaign) { c.ID, c.Kind, c.CapCount = "capped", Rebate, 1 }))
+	e.fund(t, "capped", "100.00")
+	s2 := e.stage(t)
+	ins := prepare(s2, 2, "pay_c")
+	if _, err := s2.Process(ctx, ins[0], nil); !processors.IsPermanent(err) {
+		t.Fatalf("Process without state: %v, want a permanent error", err)
+	}
+	if err := s2.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkBudget(t, e, "spring", "2.5")
+	checkBudget(t, e, "capped", "0")
 }
 
 // checkBudget checks what campaign id has granted, and that its stored grants add up to it.
