@@ -12,7 +12,7 @@ import (
 
 // VerifyBudgets checks every campaign's budget bookkeeping: what it has granted equals the
 // sum of its stored grants, and stays within what was ever credited to its budget
-// account. Grants and their totals are written together (one transaction, or Release.s
+// account. Grants and their totals are written together (one transaction, or Release's
 // transaction), so any snapshot of a live database agrees; `paystream verify` reports it
 // after the ledger's invariants.
 func VerifyBudgets(ctx context.Context, pool *pgxpool.Pool) (ledger.Check, error) {
