@@ -132,7 +132,7 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 // every eligible campaign in creation order, at most one price reduction in all, each cut
 // to its per-payer caps, cash ones only if the budget covers them. A redemption that
 // cannot be made ends the payment with the reason code returned.
-func (s *Stage) decide(ctx context.Context, in *processors.Input, p *schemas.Payment, st processors.State) (_ []schemas.Reward, _ string, err error) {
+func (s *Stage) decide(ctx context.Context, in *processors.Input, p *schemas.Payment, st processors.State) ([]schemas.Reward, string, error) {
 	rewards := []schemas.Reward{}
 	if p.Operation != "" {
 		return rewards, "", nil
@@ -146,15 +146,12 @@ func (s *Stage) decide(ctx context.Context, in *processors.Input, p *schemas.Pay
 		return nil, "", err
 	}
 	// The grants of a payment not decided are taken back: after a permanent error (or a
-	// panic) its record goes to the dead-letter topic and the batch goes on; after a
-	// transient one the runner aborts the batch, and none of its grants may be written.
+	// panic) its record goes to the dead-letter topic and the batch goes on. After a
+	// transient error the runner aborts the batch without calling Finish, and the next
+	// Prepare starts afresh.
 	mark, decided := len(b.made), false
 	defer func() {
-		switch {
-		case decided:
-		case err != nil && !processors.IsPermanent(err):
-			s.batch = nil
-		default:
+		if !decided {
 			b.undo(mark)
 		}
 	}()
