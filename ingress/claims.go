@@ -85,13 +85,13 @@ func (c *claims) write(group []*claimReq) {
 		                          $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])
 		         AS t(channel_key, idem_key, request_hash, payment_id, type, amount, currency, src, dst, ref, created_at)),
 		 k AS (
-		     INSERT INTO idempotency_keys (channel_key, idem_key, request_hash, state)
-		     SELECT channel_key, idem_key, request_hash, 'in_flight' FROM input
+		     INSERT INTO idempotency_keys (channel_key, idem_key, request_hash)
+		     SELECT channel_key, idem_key, request_hash FROM input
 		     ON CONFLICT DO NOTHING RETURNING channel_key, idem_key),
 		 st AS (
-		     INSERT INTO payment_status (payment_id, channel_key, type, status, amount, currency,
+		     INSERT INTO payment_status (payment_id, channel_key, type, amount, currency,
 		         source_wallet_id, destination_wallet_id, reference, created_at)
-		     SELECT i.payment_id, i.channel_key, i.type, 'accepted', i.amount::numeric, i.currency,
+		     SELECT i.payment_id, i.channel_key, i.type, i.amount::numeric, i.currency,
 		            nullif(i.src, ''), nullif(i.dst, ''), nullif(i.ref, ''), i.created_at
 		     FROM input i JOIN k USING (channel_key, idem_key)
 		     ON CONFLICT (payment_id) DO NOTHING)

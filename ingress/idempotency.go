@@ -56,8 +56,8 @@ type claimFunc func(ctx context.Context, ch, key string, hash []byte) (bool, err
 
 func (s *Server) claimKey(ctx context.Context, ch, key string, hash []byte) (bool, error) {
 	tag, err := s.pool.Exec(ctx,
-		`INSERT INTO idempotency_keys (channel_key, idem_key, request_hash, state)
-		 VALUES ($1, $2, $3, 'in_flight') ON CONFLICT DO NOTHING`, ch, key, hash)
+		`INSERT INTO idempotency_keys (channel_key, idem_key, request_hash)
+		 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, ch, key, hash)
 	return tag.RowsAffected() == 1, err
 }
 
@@ -91,14 +91,15 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 				return
 			}
 			var storedHash, stored []byte
-			var state, contentType string
+			var contentType string
 			var status int
-			var abandoned bool
+			var done, abandoned bool
 			err = s.pool.QueryRow(ctx,
-				`SELECT request_hash, state, coalesce(status, 0), coalesce(content_type, ''), coalesce(body, ''::bytea),
-				        state = 'in_flight' AND created_at < now() - $3 * interval '1 second'
-				 FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`,
-				ch, key, int64(abandonAfter.Seconds())).Scan(&storedHash, &state, &status, &contentType, &stored, &abandoned)
+				`SELECT k.request_hash, a.status IS NOT NULL, coalesce(a.status, 0), coalesce(a.content_type, ''),
+				        coalesce(a.body, ''::bytea), a.status IS NULL AND k.created_at < now() - $3 * interval '1 second'
+				 FROM idempotency_keys k LEFT JOIN idempotency_answers a USING (channel_key, idem_key)
+				 WHERE k.channel_key = $1 AND k.idem_key = $2`,
+				ch, key, int64(abandonAfter.Seconds())).Scan(&storedHash, &done, &status, &contentType, &stored, &abandoned)
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // the first request failed and let go of the key: run this one
 			}
@@ -111,7 +112,7 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 					"this Idempotency-Key was used with another request; use a new key for a new request"))
 				return
 			}
-			if state == "done" {
+			if done {
 				w.Header().Set("Content-Type", contentType)
 				w.Header().Set("Idempotent-Replayed", "true")
 				w.WriteHeader(status)
@@ -121,8 +122,9 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 			if abandoned {
 				// Take the key over from a first request whose process died unanswered.
 				tag, err := s.pool.Exec(ctx,
-					`UPDATE idempotency_keys SET created_at = now()
-					 WHERE channel_key = $1 AND idem_key = $2 AND state = 'in_flight' AND created_at < now() - $3 * interval '1 second'`,
+					`UPDATE idempotency_keys k SET created_at = now()
+					 WHERE channel_key = $1 AND idem_key = $2 AND created_at < now() - $3 * interval '1 second'
+					   AND NOT EXISTS (SELECT 1 FROM idempotency_answers a WHERE a.channel_key = k.channel_key AND a.idem_key = k.idem_key)`,
 					ch, key, int64(abandonAfter.Seconds()))
 				if err == nil && tag.RowsAffected() == 1 {
 					s.answerAndKeep(w, r, next, ch, key, asyncAnswer)
@@ -153,7 +155,10 @@ func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http
 	ctx := context.WithoutCancel(r.Context())
 	var err error
 	if rec.status >= 500 {
-		_, err = s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`, ch, key)
+		// An answer kept meanwhile by a request this one took the key over from goes too: a
+		// new request under the key must not get it replayed.
+		_, err = s.pool.Exec(ctx, `WITH a AS (DELETE FROM idempotency_answers WHERE channel_key = $1 AND idem_key = $2)
+			DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`, ch, key)
 	} else {
 		err = s.keepAnswer(ctx, ch, key, rec, async)
 	}
@@ -185,8 +190,13 @@ func (s *Server) unavailable(w http.ResponseWriter, doing string, err error) {
 
 // PurgeIdempotencyKeys deletes answers older than KeyRetention; the server runs it hourly.
 func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second'`, int64(KeyRetention.Seconds()))
-	return tag.RowsAffected(), err
+	var n int64
+	err := s.pool.QueryRow(ctx, `WITH k AS (
+		    DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second' RETURNING channel_key, idem_key),
+		 a AS (
+		    DELETE FROM idempotency_answers a USING k WHERE a.channel_key = k.channel_key AND a.idem_key = k.idem_key)
+		 SELECT count(*) FROM k`, int64(KeyRetention.Seconds())).Scan(&n)
+	return n, err
 }
 
 func (s *Server) keepAnswer(ctx context.Context, ch, key string, rec *recorder, async bool) error {
@@ -194,8 +204,8 @@ func (s *Server) keepAnswer(ctx context.Context, ch, key string, rec *recorder, 
 		s.answers.add(keptAnswer{ch: ch, key: key, status: rec.status, contentType: rec.header.Get("Content-Type"), body: rec.body.Bytes()})
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET state = 'done', status = $3, content_type = $4, body = $5
-		WHERE channel_key = $1 AND idem_key = $2`, ch, key, rec.status, rec.header.Get("Content-Type"), rec.body.Bytes())
+	_, err := s.pool.Exec(ctx, `INSERT INTO idempotency_answers (channel_key, idem_key, status, content_type, body)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, ch, key, rec.status, rec.header.Get("Content-Type"), rec.body.Bytes())
 	return err
 }
 
@@ -224,9 +234,10 @@ func (s *Server) writeAnswers(group []keptAnswer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
-		UPDATE idempotency_keys k SET state = 'done', status = a.status, content_type = a.content_type, body = a.body
+		INSERT INTO idempotency_answers (channel_key, idem_key, status, content_type, body)
+		SELECT a.channel_key, a.idem_key, a.status, a.content_type, a.body
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[]) AS a(channel_key, idem_key, status, content_type, body), async
-		WHERE k.channel_key = a.channel_key AND k.idem_key = a.idem_key`, chs, keys, statuses, types, bodies)
+		ON CONFLICT DO NOTHING`, chs, keys, statuses, types, bodies)
 	if err != nil {
 		// The keys stay in flight: their retries wait, then take them over after abandonAfter
 		// and produce the same payment ids again, which the pipeline posts once.

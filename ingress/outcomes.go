@@ -106,17 +106,31 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 	if len(ids) == 0 {
 		return nil
 	}
+	// Outcomes are inserted rather than written over the status rows: a table that takes
+	// only inserts leaves autovacuum nothing to come back for (see migration 00012). Only
+	// a payment that waited on a counterparty has its outcome row updated when it ends.
 	rows, err := s.pool.Query(ctx,
-		`UPDATE payment_status p SET status = u.status, reason_code = nullif(u.reason, ''), detail = u.detail::json,
-		        completed_at = CASE WHEN u.status IN ('pending_external', 'processing') THEN NULL ELSE u.at END, outcome_event = u.event
-		 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
-		      AS u(id, status, reason, detail, at, event)
-		 WHERE p.payment_id = u.id AND p.status NOT IN ('succeeded', 'rejected', 'failed')
-		   AND p.outcome_event IS DISTINCT FROM u.event
-		 RETURNING p.payment_id, p.channel_key, p.type, p.status, coalesce(p.reason_code, ''), p.amount, p.currency,
-		           coalesce(p.source_wallet_id, ''), coalesce(p.destination_wallet_id, ''), coalesce(p.reference, ''),
-		           p.detail, p.created_at, p.completed_at, p.outcome_event,
-		           EXISTS (SELECT 1 FROM webhooks w WHERE w.channel_key = p.channel_key AND w.deleted_at IS NULL)`,
+		`WITH s AS (
+		     SELECT u.id, u.status, u.reason, u.detail, u.at, u.event, p.channel_key, p.type, p.amount, p.currency,
+		            p.source_wallet_id, p.destination_wallet_id, p.reference, p.created_at
+		     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+		          AS u(id, status, reason, detail, at, event)
+		     JOIN payment_status p ON p.payment_id = u.id),
+		 o AS (
+		     INSERT INTO payment_outcomes AS o (payment_id, status, reason_code, detail, completed_at, outcome_event)
+		     SELECT id, status, nullif(reason, ''), detail::json,
+		            CASE WHEN status IN ('pending_external', 'processing') THEN NULL ELSE at END, event
+		     FROM s
+		     ON CONFLICT (payment_id) DO UPDATE
+		         SET status = excluded.status, reason_code = excluded.reason_code, detail = excluded.detail,
+		             completed_at = excluded.completed_at, outcome_event = excluded.outcome_event
+		         WHERE o.status NOT IN ('succeeded', 'rejected', 'failed') AND o.outcome_event <> excluded.outcome_event
+		     RETURNING o.payment_id, o.status, o.reason_code, o.detail, o.completed_at, o.outcome_event)
+		 SELECT o.payment_id, s.channel_key, s.type, o.status, coalesce(o.reason_code, ''), s.amount, s.currency,
+		        coalesce(s.source_wallet_id, ''), coalesce(s.destination_wallet_id, ''), coalesce(s.reference, ''),
+		        o.detail, s.created_at, o.completed_at, o.outcome_event,
+		        EXISTS (SELECT 1 FROM webhooks w WHERE w.channel_key = s.channel_key AND w.deleted_at IS NULL)
+		 FROM o JOIN s ON s.id = o.payment_id`,
 		ids, statuses, reasons, details, ats, events)
 	if err != nil {
 		return fmt.Errorf("applying outcomes: %w", err)

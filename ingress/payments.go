@@ -138,9 +138,9 @@ func (s *Server) accept(ctx context.Context, rec *schemas.Payment) error {
 	// The status row goes first, so the outcome always finds it; a retry after a failed
 	// produce finds the row (same id) and produces again.
 	if _, err := s.pool.Exec(ctx,
-		`INSERT INTO payment_status (payment_id, channel_key, type, status, amount, currency,
+		`INSERT INTO payment_status (payment_id, channel_key, type, amount, currency,
 		     source_wallet_id, destination_wallet_id, reference, created_at)
-		 VALUES ($1, $2, $3, 'accepted', $4, $5, nullif($6, ''), nullif($7, ''), nullif($8, ''), $9)
+		 VALUES ($1, $2, $3, $4, $5, nullif($6, ''), nullif($7, ''), nullif($8, ''), $9)
 		 ON CONFLICT (payment_id) DO NOTHING`,
 		rec.PaymentID, rec.Channel, statusType(rec), rec.Amount.Amount, rec.Amount.Currency,
 		rec.PayerWallet, rec.PayeeWallet, rec.Reference, rec.CreatedAt); err != nil {
@@ -209,9 +209,11 @@ func (s *Server) loadPayment(ctx context.Context, id, channelKey string) (Paymen
 	var src, dst, ref, reason *string
 	var detail []byte
 	err := s.pool.QueryRow(ctx,
-		`SELECT payment_id, type, status, reason_code, amount, currency, source_wallet_id, destination_wallet_id,
-		        reference, detail, created_at, completed_at
-		 FROM payment_status WHERE payment_id = $1 AND channel_key = $2`, id, channelKey).
+		`SELECT s.payment_id, s.type, coalesce(o.status, 'accepted'), o.reason_code, s.amount, s.currency,
+		        s.source_wallet_id, s.destination_wallet_id, s.reference, coalesce(o.detail, '{}'::json),
+		        s.created_at, o.completed_at
+		 FROM payment_status s LEFT JOIN payment_outcomes o USING (payment_id)
+		 WHERE s.payment_id = $1 AND s.channel_key = $2`, id, channelKey).
 		Scan(&p.ID, &p.Type, &p.Status, &reason, &amount, &p.Currency, &src, &dst, &ref, &detail, &p.CreatedAt, &p.CompletedAt)
 	if err != nil {
 		return Payment{}, err

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -395,5 +396,138 @@ func TestRequestsAndPaymentStepsAreMeasured(t *testing.T) {
 	}
 	if strings.Contains(string(body), acc.ID) {
 		t.Error("a payment id reached a metric label")
+	}
+}
+
+// A payment's life writes its status row and its idempotency key once, at acceptance:
+// the answer and the outcome go to tables of their own, so the two hot tables leave
+// autovacuum no dead rows. Only the outcome of a payment that waited on a counterparty is
+// written over, when it ends.
+func TestStatusRowsAndKeysAreWrittenOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, ch := api.channel(t, channels.AllScopes, 0)
+	versions := func(id, key string) (string, string) {
+		t.Helper()
+		var status, k string
+		if err := api.db.Pool.QueryRow(ctx, `SELECT xmin::text || ctid::text FROM payment_status WHERE payment_id = $1`, id).Scan(&status); err != nil {
+			t.Fatalf("status row of %s: %v", id, err)
+		}
+		if err := api.db.Pool.QueryRow(ctx, `SELECT xmin::text || ctid::text FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`,
+			ch.KeyID, key).Scan(&k); err != nil {
+			t.Fatalf("key %s: %v", key, err)
+		}
+		return status, k
+	}
+	get := func(id string) Payment {
+		t.Helper()
+		var p Payment
+		if _, err := c.Do(ctx, "GET", "/v1/payments/"+id, nil, "", &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	var acc PaymentAccepted
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-once", &acc); err != nil {
+		t.Fatal(err)
+	}
+	statusBefore, keyBefore := versions(acc.ID, "key-once")
+	if p := get(acc.ID); p.Status != "accepted" || p.CompletedAt != nil || string(p.Fees) != "[]" {
+		t.Errorf("before its outcome: %+v", p)
+	}
+	pending := outcome(acc.ID, "pending", "")
+	if err := api.server.ApplyOutcomes(ctx, []*schemas.PaymentOutcome{pending}); err != nil {
+		t.Fatal(err)
+	}
+	if p := get(acc.ID); p.Status != "pending_external" || p.CompletedAt != nil {
+		t.Errorf("waiting on the bank: %+v", p)
+	}
+	posted := outcome(acc.ID, "posted", "")
+	for _, o := range []*schemas.PaymentOutcome{posted, posted, pending} { // repeated and late reads change nothing
+		if err := api.server.ApplyOutcomes(ctx, []*schemas.PaymentOutcome{o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := get(acc.ID); p.Status != "succeeded" || p.CompletedAt == nil || !strings.Contains(string(p.Decisions), `"decision":"posted"`) {
+		t.Errorf("after the bank: %+v decisions %s", p, p.Decisions)
+	}
+	var event string
+	if err := api.db.Pool.QueryRow(ctx, `SELECT outcome_event FROM payment_outcomes WHERE payment_id = $1`, acc.ID).Scan(&event); err != nil || event != posted.EventID {
+		t.Errorf("outcome event %q (%v), want %q", event, err, posted.EventID)
+	}
+
+	// The answer is kept without the waiting retry of an async answer: poll for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-once", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Replayed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the answer was never kept")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s, k := versions(acc.ID, "key-once"); s != statusBefore || k != keyBefore {
+		t.Errorf("status row %s → %s, key %s → %s: written over", statusBefore, s, keyBefore, k)
+	}
+
+	// An outcome of a payment this ingress never accepted is not kept.
+	if err := api.server.ApplyOutcomes(ctx, []*schemas.PaymentOutcome{outcome("pay_elsewhere", "posted", "")}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := api.db.Pool.QueryRow(ctx, `SELECT count(*) FROM payment_outcomes WHERE payment_id = 'pay_elsewhere'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d outcome rows for an unknown payment (%v)", n, err)
+	}
+}
+
+// A key whose first request died unanswered is taken over after abandonAfter: the retry
+// produces the payment (under the same id) and its answer is kept for the next retry.
+func TestAbandonedKeyIsTakenOver(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, ch := api.channel(t, channels.AllScopes, 0)
+	h := sha256.New()
+	h.Write([]byte("POST\n/v1/payments\n" + transferBody))
+	if _, err := api.db.Pool.Exec(ctx, `INSERT INTO idempotency_keys (channel_key, idem_key, request_hash, created_at)
+		VALUES ($1, 'key-died', $2, now() - interval '2 minutes')`, ch.KeyID, h.Sum(nil)); err != nil {
+		t.Fatal(err)
+	}
+	var acc PaymentAccepted
+	resp, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-died", &acc)
+	if err != nil || resp.Status != http.StatusAccepted || resp.Replayed || acc.ID != paymentID(ch.KeyID, "key-died") {
+		t.Fatalf("taking over: %+v %+v (%v)", resp, acc, err)
+	}
+	perID := map[string]int{}
+	for _, r := range api.requested(t) {
+		perID[api.decodePayment(t, r).PaymentID]++
+	}
+	if perID[acc.ID] != 1 {
+		t.Errorf("%d records of the taken-over payment, want 1", perID[acc.ID])
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var again PaymentAccepted
+		resp, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-died", &again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Replayed {
+			if resp.Status != http.StatusAccepted || again.ID != acc.ID {
+				t.Errorf("replay: %+v %+v", resp, again)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the taken-over answer was never kept")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
