@@ -97,7 +97,7 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 			err = s.pool.QueryRow(ctx,
 				`SELECT k.request_hash, a.status IS NOT NULL, coalesce(a.status, 0), coalesce(a.content_type, ''),
 				        coalesce(a.body, ''::bytea), a.status IS NULL AND k.created_at < now() - $3 * interval '1 second'
-				 FROM idempotency_keys k LEFT JOIN idempotency_answers a ON a.key_id = k.id
+				 FROM idempotency_keys k LEFT JOIN idempotency_answers a USING (channel_key, idem_key)
 				 WHERE k.channel_key = $1 AND k.idem_key = $2`,
 				ch, key, int64(abandonAfter.Seconds())).Scan(&storedHash, &done, &status, &contentType, &stored, &abandoned)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -124,7 +124,7 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 				tag, err := s.pool.Exec(ctx,
 					`UPDATE idempotency_keys k SET created_at = now()
 					 WHERE channel_key = $1 AND idem_key = $2 AND created_at < now() - $3 * interval '1 second'
-					   AND NOT EXISTS (SELECT 1 FROM idempotency_answers a WHERE a.key_id = k.id)`,
+					   AND NOT EXISTS (SELECT 1 FROM idempotency_answers a WHERE a.channel_key = k.channel_key AND a.idem_key = k.idem_key)`,
 					ch, key, int64(abandonAfter.Seconds()))
 				if err == nil && tag.RowsAffected() == 1 {
 					s.answerAndKeep(w, r, next, ch, key, asyncAnswer)
@@ -157,8 +157,8 @@ func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http
 	if rec.status >= 500 {
 		// An answer kept meanwhile by a request this one took the key over from goes too: a
 		// new request under the key must not get it replayed.
-		_, err = s.pool.Exec(ctx, `WITH k AS (DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2 RETURNING id)
-			DELETE FROM idempotency_answers a USING k WHERE a.key_id = k.id`, ch, key)
+		_, err = s.pool.Exec(ctx, `WITH a AS (DELETE FROM idempotency_answers WHERE channel_key = $1 AND idem_key = $2)
+			DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`, ch, key)
 	} else {
 		err = s.keepAnswer(ctx, ch, key, rec, async)
 	}
@@ -192,9 +192,9 @@ func (s *Server) unavailable(w http.ResponseWriter, doing string, err error) {
 func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `WITH k AS (
-		    DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second' RETURNING id),
+		    DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second' RETURNING channel_key, idem_key),
 		 a AS (
-		    DELETE FROM idempotency_answers a USING k WHERE a.key_id = k.id)
+		    DELETE FROM idempotency_answers a USING k WHERE a.channel_key = k.channel_key AND a.idem_key = k.idem_key)
 		 SELECT count(*) FROM k`, int64(KeyRetention.Seconds())).Scan(&n)
 	return n, err
 }
@@ -204,9 +204,8 @@ func (s *Server) keepAnswer(ctx context.Context, ch, key string, rec *recorder, 
 		s.answers.add(keptAnswer{ch: ch, key: key, status: rec.status, contentType: rec.header.Get("Content-Type"), body: rec.body.Bytes()})
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO idempotency_answers (key_id, status, content_type, body)
-		SELECT id, $3, $4, $5 FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2
-		ON CONFLICT DO NOTHING`, ch, key, rec.status, rec.header.Get("Content-Type"), rec.body.Bytes())
+	_, err := s.pool.Exec(ctx, `INSERT INTO idempotency_answers (channel_key, idem_key, status, content_type, body)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, ch, key, rec.status, rec.header.Get("Content-Type"), rec.body.Bytes())
 	return err
 }
 
@@ -235,10 +234,9 @@ func (s *Server) writeAnswers(group []keptAnswer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := s.pool.Exec(ctx, `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
-		INSERT INTO idempotency_answers (key_id, status, content_type, body)
-		SELECT k.id, a.status, a.content_type, a.body
-		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[]) AS a(channel_key, idem_key, status, content_type, body)
-		JOIN idempotency_keys k USING (channel_key, idem_key), async
+		INSERT INTO idempotency_answers (channel_key, idem_key, status, content_type, body)
+		SELECT a.channel_key, a.idem_key, a.status, a.content_type, a.body
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[]) AS a(channel_key, idem_key, status, content_type, body), async
 		ON CONFLICT DO NOTHING`, chs, keys, statuses, types, bodies)
 	if err != nil {
 		// The keys stay in flight: their retries wait, then take them over after abandonAfter

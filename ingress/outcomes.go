@@ -107,32 +107,30 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 		return nil
 	}
 	// Outcomes are inserted rather than written over the status rows: a table that takes
-	// only inserts leaves autovacuum nothing to come back for, and the outcome rows are
-	// keyed by the status row's sequential id, not the random payment id (see migration
-	// 00012). Only a payment that waited on a counterparty has its outcome row updated
-	// when it ends.
+	// only inserts leaves autovacuum nothing to come back for (see migration 00012). Only
+	// a payment that waited on a counterparty has its outcome row updated when it ends.
 	rows, err := s.pool.Query(ctx,
 		`WITH s AS (
-		     SELECT u.id, p.id AS status_id, u.status, u.reason, u.detail, u.at, u.event, p.channel_key, p.type, p.amount, p.currency,
+		     SELECT u.id, u.status, u.reason, u.detail, u.at, u.event, p.channel_key, p.type, p.amount, p.currency,
 		            p.source_wallet_id, p.destination_wallet_id, p.reference, p.created_at
 		     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
 		          AS u(id, status, reason, detail, at, event)
 		     JOIN payment_status p ON p.payment_id = u.id),
 		 o AS (
-		     INSERT INTO payment_outcomes AS o (status_id, status, reason_code, detail, completed_at, outcome_event)
-		     SELECT status_id, status, nullif(reason, ''), detail::json,
+		     INSERT INTO payment_outcomes AS o (payment_id, status, reason_code, detail, completed_at, outcome_event)
+		     SELECT id, status, nullif(reason, ''), detail::json,
 		            CASE WHEN status IN ('pending_external', 'processing') THEN NULL ELSE at END, event
 		     FROM s
-		     ON CONFLICT (status_id) DO UPDATE
+		     ON CONFLICT (payment_id) DO UPDATE
 		         SET status = excluded.status, reason_code = excluded.reason_code, detail = excluded.detail,
 		             completed_at = excluded.completed_at, outcome_event = excluded.outcome_event
 		         WHERE o.status NOT IN ('succeeded', 'rejected', 'failed') AND o.outcome_event <> excluded.outcome_event
-		     RETURNING o.status_id, o.status, o.reason_code, o.detail, o.completed_at, o.outcome_event)
-		 SELECT s.id, s.channel_key, s.type, o.status, coalesce(o.reason_code, ''), s.amount, s.currency,
+		     RETURNING o.payment_id, o.status, o.reason_code, o.detail, o.completed_at, o.outcome_event)
+		 SELECT o.payment_id, s.channel_key, s.type, o.status, coalesce(o.reason_code, ''), s.amount, s.currency,
 		        coalesce(s.source_wallet_id, ''), coalesce(s.destination_wallet_id, ''), coalesce(s.reference, ''),
 		        o.detail, s.created_at, o.completed_at, o.outcome_event,
 		        EXISTS (SELECT 1 FROM webhooks w WHERE w.channel_key = s.channel_key AND w.deleted_at IS NULL)
-		 FROM o JOIN s USING (status_id)`,
+		 FROM o JOIN s ON s.id = o.payment_id`,
 		ids, statuses, reasons, details, ats, events)
 	if err != nil {
 		return fmt.Errorf("applying outcomes: %w", err)

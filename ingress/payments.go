@@ -212,7 +212,7 @@ func (s *Server) loadPayment(ctx context.Context, id, channelKey string) (Paymen
 		`SELECT s.payment_id, s.type, coalesce(o.status, 'accepted'), o.reason_code, s.amount, s.currency,
 		        s.source_wallet_id, s.destination_wallet_id, s.reference, coalesce(o.detail, '{}'::json),
 		        s.created_at, o.completed_at
-		 FROM payment_status s LEFT JOIN payment_outcomes o ON o.status_id = s.id
+		 FROM payment_status s LEFT JOIN payment_outcomes o USING (payment_id)
 		 WHERE s.payment_id = $1 AND s.channel_key = $2`, id, channelKey).
 		Scan(&p.ID, &p.Type, &p.Status, &reason, &amount, &p.Currency, &src, &dst, &ref, &detail, &p.CreatedAt, &p.CompletedAt)
 	if err != nil {

@@ -6,35 +6,30 @@
 -- ran. Answers and outcomes now go to tables of their own, and both hot tables take only
 -- inserts. An outcome row is updated only when a payment waiting on a counterparty
 -- (pending_external, processing) later ends.
---
--- The new tables are keyed by a sequential id of the row they complete, not by the
--- payment id or the client's key: those are random, and every insert into an index on
--- them lands on a random page, which after each checkpoint costs a full-page image in the
--- WAL. Sequential ids keep the inserts at the end of the index.
-ALTER TABLE idempotency_keys ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY;
 CREATE TABLE idempotency_answers (
-    key_id       bigint PRIMARY KEY, -- idempotency_keys.id
+    channel_key  text NOT NULL,
+    idem_key     text NOT NULL,
     status       integer NOT NULL,
     content_type text NOT NULL,
-    body         bytea NOT NULL
+    body         bytea NOT NULL,
+    PRIMARY KEY (channel_key, idem_key)
 );
-INSERT INTO idempotency_answers (key_id, status, content_type, body)
-SELECT id, status, coalesce(content_type, ''), coalesce(body, ''::bytea)
+INSERT INTO idempotency_answers (channel_key, idem_key, status, content_type, body)
+SELECT channel_key, idem_key, status, coalesce(content_type, ''), coalesce(body, ''::bytea)
   FROM idempotency_keys WHERE state = 'done';
 ALTER TABLE idempotency_keys DROP COLUMN state, DROP COLUMN status, DROP COLUMN content_type, DROP COLUMN body;
 ALTER TABLE idempotency_keys RESET (fillfactor);
 
-ALTER TABLE payment_status ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY;
 CREATE TABLE payment_outcomes (
-    status_id     bigint PRIMARY KEY, -- payment_status.id
+    payment_id    text PRIMARY KEY,
     status        text NOT NULL CHECK (status IN ('accepted', 'processing', 'pending_external', 'succeeded', 'rejected', 'failed')),
     reason_code   text,
     detail        json NOT NULL, -- fees, rewards, decisions (json keeps their key order)
     completed_at  timestamptz,
     outcome_event text NOT NULL  -- the outcome applied, so re-reading the topic changes nothing
 );
-INSERT INTO payment_outcomes (status_id, status, reason_code, detail, completed_at, outcome_event)
-SELECT id, status, reason_code, detail, completed_at, coalesce(outcome_event, '')
+INSERT INTO payment_outcomes (payment_id, status, reason_code, detail, completed_at, outcome_event)
+SELECT payment_id, status, reason_code, detail, completed_at, coalesce(outcome_event, '')
   FROM payment_status WHERE status <> 'accepted';
 ALTER TABLE payment_status DROP COLUMN status, DROP COLUMN reason_code, DROP COLUMN detail,
     DROP COLUMN completed_at, DROP COLUMN outcome_event;
@@ -51,10 +46,9 @@ ALTER TABLE payment_status
     ADD COLUMN outcome_event text;
 UPDATE payment_status s SET status = o.status, reason_code = o.reason_code, detail = o.detail,
        completed_at = o.completed_at, outcome_event = o.outcome_event
-  FROM payment_outcomes o WHERE o.status_id = s.id;
+  FROM payment_outcomes o WHERE o.payment_id = s.payment_id;
 ALTER TABLE payment_status ALTER COLUMN status DROP DEFAULT;
 DROP TABLE payment_outcomes;
-ALTER TABLE payment_status DROP COLUMN id;
 
 ALTER TABLE idempotency_keys SET (fillfactor = 60);
 ALTER TABLE idempotency_keys
@@ -63,7 +57,6 @@ ALTER TABLE idempotency_keys
     ADD COLUMN content_type text,
     ADD COLUMN body bytea;
 UPDATE idempotency_keys k SET state = 'done', status = a.status, content_type = a.content_type, body = a.body
-  FROM idempotency_answers a WHERE a.key_id = k.id;
+  FROM idempotency_answers a WHERE a.channel_key = k.channel_key AND a.idem_key = k.idem_key;
 ALTER TABLE idempotency_keys ALTER COLUMN state DROP DEFAULT;
 DROP TABLE idempotency_answers;
-ALTER TABLE idempotency_keys DROP COLUMN id;
