@@ -73,6 +73,35 @@ func (s *Server) detailOf(o *schemas.PaymentOutcome) outcomeDetail {
 	return d
 }
 
+// applyOutcomesSQL inserts a batch of outcomes and returns, for each one applied, what its
+// webhook event needs. Each outcome finds its status row by one primary-key probe. Joined
+// plainly, the planner weighed a few hundred probes against one pass over a young table
+// and read all of payment_status into a hash table instead: with auto_explain at 3,300
+// payments/s, 161 batches of a 30-second run did, 35 ms each at the median and 7.4 s in
+// all, the costliest statement of the run. A lateral subquery with OFFSET 0 is not merged
+// into a join.
+const applyOutcomesSQL = `WITH s AS (
+	     SELECT u.id, u.status, u.reason, u.detail, u.at, u.event, p.channel_key, p.type, p.amount, p.currency,
+	            p.source_wallet_id, p.destination_wallet_id, p.reference, p.created_at
+	     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+	          AS u(id, status, reason, detail, at, event)
+	     CROSS JOIN LATERAL (SELECT * FROM payment_status WHERE payment_id = u.id OFFSET 0) p),
+	 o AS (
+	     INSERT INTO payment_outcomes AS o (payment_id, status, reason_code, detail, completed_at, outcome_event)
+	     SELECT id, status, nullif(reason, ''), detail::json,
+	            CASE WHEN status IN ('pending_external', 'processing') THEN NULL ELSE at END, event
+	     FROM s
+	     ON CONFLICT (payment_id) DO UPDATE
+	         SET status = excluded.status, reason_code = excluded.reason_code, detail = excluded.detail,
+	             completed_at = excluded.completed_at, outcome_event = excluded.outcome_event
+	         WHERE o.status NOT IN ('succeeded', 'rejected', 'failed') AND o.outcome_event <> excluded.outcome_event
+	     RETURNING o.payment_id, o.status, o.reason_code, o.detail, o.completed_at, o.outcome_event)
+	 SELECT o.payment_id, s.channel_key, s.type, o.status, coalesce(o.reason_code, ''), s.amount, s.currency,
+	        coalesce(s.source_wallet_id, ''), coalesce(s.destination_wallet_id, ''), coalesce(s.reference, ''),
+	        o.detail, s.created_at, o.completed_at, o.outcome_event,
+	        EXISTS (SELECT 1 FROM webhooks w WHERE w.channel_key = s.channel_key AND w.deleted_at IS NULL)
+	 FROM o JOIN s ON s.id = o.payment_id`
+
 // ApplyOutcomes writes a batch of outcomes to the status store, queues their webhooks and
 // wakes the requests waiting for them. Applying an outcome twice changes nothing, and a
 // final status (succeeded, rejected, failed) is never overwritten.
@@ -109,28 +138,7 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 	// Outcomes are inserted rather than written over the status rows: a table that takes
 	// only inserts leaves autovacuum nothing to come back for (see migration 00012). Only
 	// a payment that waited on a counterparty has its outcome row updated when it ends.
-	rows, err := s.pool.Query(ctx,
-		`WITH s AS (
-		     SELECT u.id, u.status, u.reason, u.detail, u.at, u.event, p.channel_key, p.type, p.amount, p.currency,
-		            p.source_wallet_id, p.destination_wallet_id, p.reference, p.created_at
-		     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
-		          AS u(id, status, reason, detail, at, event)
-		     JOIN payment_status p ON p.payment_id = u.id),
-		 o AS (
-		     INSERT INTO payment_outcomes AS o (payment_id, status, reason_code, detail, completed_at, outcome_event)
-		     SELECT id, status, nullif(reason, ''), detail::json,
-		            CASE WHEN status IN ('pending_external', 'processing') THEN NULL ELSE at END, event
-		     FROM s
-		     ON CONFLICT (payment_id) DO UPDATE
-		         SET status = excluded.status, reason_code = excluded.reason_code, detail = excluded.detail,
-		             completed_at = excluded.completed_at, outcome_event = excluded.outcome_event
-		         WHERE o.status NOT IN ('succeeded', 'rejected', 'failed') AND o.outcome_event <> excluded.outcome_event
-		     RETURNING o.payment_id, o.status, o.reason_code, o.detail, o.completed_at, o.outcome_event)
-		 SELECT o.payment_id, s.channel_key, s.type, o.status, coalesce(o.reason_code, ''), s.amount, s.currency,
-		        coalesce(s.source_wallet_id, ''), coalesce(s.destination_wallet_id, ''), coalesce(s.reference, ''),
-		        o.detail, s.created_at, o.completed_at, o.outcome_event,
-		        EXISTS (SELECT 1 FROM webhooks w WHERE w.channel_key = s.channel_key AND w.deleted_at IS NULL)
-		 FROM o JOIN s ON s.id = o.payment_id`,
+	rows, err := s.pool.Query(ctx, applyOutcomesSQL,
 		ids, statuses, reasons, details, ats, events)
 	if err != nil {
 		return fmt.Errorf("applying outcomes: %w", err)

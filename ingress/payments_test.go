@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/paystream/paystream/ingress/channels"
 	"github.com/paystream/paystream/ingress/client"
+	"github.com/paystream/paystream/internal/testenv"
 	"github.com/paystream/paystream/schemas"
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -527,5 +529,32 @@ func replayedPayment(t *testing.T, c *client.Client, key string) PaymentAccepted
 			t.Fatalf("the answer under %s was never kept", key)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Outcomes arrive in batches of hundreds; each must find its status row through the
+// primary key, however young the table, rather than read all of payment_status.
+func TestOutcomesFindStatusRowsByKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	_, ch := api.channel(t, channels.AllScopes, 0)
+	if _, err := api.db.Pool.Exec(ctx, `INSERT INTO payment_status (payment_id, channel_key, type, amount, currency)
+		SELECT 'pay_' || g, $1, 'p2p', 1, 'USD' FROM generate_series(1, 20000) g`, ch.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.db.Pool.Exec(ctx, `ANALYZE payment_status`); err != nil {
+		t.Fatal(err)
+	}
+	n := 300
+	ids, statuses, reasons, details, events := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ats := make([]time.Time, n)
+	for i := range n {
+		ids[i], statuses[i], details[i], events[i] = fmt.Sprintf("pay_%d", i*61+1), "succeeded", "{}", fmt.Sprintf("ev%d", i)
+		ats[i] = time.Now()
+	}
+	plan := testenv.Plan(t, api.db.Pool, applyOutcomesSQL, ids, statuses, reasons, details, ats, events)
+	if strings.Contains(plan, "Seq Scan on payment_status") || !strings.Contains(plan, "payment_status_pkey") {
+		t.Fatalf("status rows not looked up by key:\n%s", plan)
 	}
 }

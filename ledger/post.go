@@ -55,6 +55,17 @@ func (l *Ledger) Post(ctx context.Context, p Posting) (Result, error) {
 // lookup and the insert; the batch is rolled back and decided again.
 var errRace = errors.New("payment id stored concurrently")
 
+// storedPostingsSQL finds the postings already stored for a batch's payment ids, one
+// primary-key probe per id. Written as "payment_id = ANY($1)", the planner weighs a few
+// hundred probes against one pass over the table and takes the pass on a young table (at
+// 20,000 rows for 300 ids, in the test): with auto_explain at 3,300 payments/s, 104
+// posting transactions of a 30-second run read all of postings, 9 ms each at the median
+// and up to 56 ms, while holding their balance rows. A lateral subquery with OFFSET 0 is
+// not merged into a join, so each id is looked up alone.
+const storedPostingsSQL = `SELECT p.payment_id, p.digest, p.status, p.reason, p.detail, p.transfer_ids
+	FROM unnest($1::text[]) AS u(id)
+	CROSS JOIN LATERAL (SELECT * FROM postings WHERE payment_id = u.id OFFSET 0) p`
+
 // PostBatch applies postings in one database transaction, each on its own: a rejected
 // posting does not fail the others, and postings see the balances left by the ones
 // before them. The error is for the batch as a whole (nothing was written; retrying
@@ -128,7 +139,7 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
-	b.Queue(`SELECT payment_id, digest, status, reason, detail, transfer_ids FROM postings WHERE payment_id = ANY($1)`, textArray(ids))
+	b.Queue(storedPostingsSQL, textArray(ids))
 	e.queue(b)
 	br := conn.SendBatch(ctx, b)
 	// The digests are computed while the database looks the ids up and takes the locks.

@@ -1,0 +1,32 @@
+package testenv
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Plan returns the plan PostgreSQL chooses for query with these arguments, as EXPLAIN
+// prints it, so a test can check that a statement keeps the shape its speed depends on.
+func Plan(tb testing.TB, pool *pgxpool.Pool, query string, args ...any) string {
+	tb.Helper()
+	rows, err := pool.Query(context.Background(), "EXPLAIN "+query, args...)
+	if err != nil {
+		tb.Fatalf("testenv: explaining %q: %v", query, err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			tb.Fatalf("testenv: reading the plan: %v", err)
+		}
+		lines = append(lines, line)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatalf("testenv: explaining %q: %v", query, err)
+	}
+	return strings.Join(lines, "\n")
+}
