@@ -59,3 +59,91 @@ func TestStoredPostingsAreProbedByKey(t *testing.T) {
 		t.Errorf("found %d stored postings, want %d", len(found), want)
 	}
 }
+
+// A posting transaction locks, checks and writes its balance rows by key: under its
+// settings no statement passes over a whole table or hashes one, however small the
+// planner thinks the pass would be.
+func TestPostingTransactionProbesKeys(t *testing.T) {
+	f := newFixture(t)
+	for range 400 {
+		f.wallet("10.00")
+	}
+	if _, err := f.db.Pool.Exec(f.ctx, `ANALYZE account_balances; ANALYZE accounts`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := f.db.Pool.Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(f.ctx) }()
+	if _, err := tx.Exec(f.ctx, postingSettings); err != nil {
+		t.Fatal(err)
+	}
+	var tids, zero []string
+	var accts, shards []int64
+	rows, err := tx.Query(f.ctx, `SELECT ctid::text, account_id, shard FROM account_balances ORDER BY account_id DESC LIMIT 300`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var tid string
+		var a, s int64
+		if err := rows.Scan(&tid, &a, &s); err != nil {
+			t.Fatal(err)
+		}
+		tids, accts, shards, zero = append(tids, tid), append(accts, a), append(shards, s), append(zero, "0")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for name, plan := range map[string]string{
+		"locking balances": testenv.Plan(t, tx, lockBalances, intArray(accts), intArray([]int64{}), intArray([]int64{})),
+		"reading flags":    testenv.Plan(t, tx, readFlags, intArray(accts)),
+		"writing balances": testenv.Plan(t, tx, updateBalances, textArray(tids), intArray(accts), intArray(shards),
+			textArray(zero), textArray(zero), textArray(zero), textArray(zero), len(tids)),
+	} {
+		if strings.Contains(plan, "Seq Scan") || strings.Contains(plan, "Hash") || !strings.Contains(plan, "_pkey") {
+			t.Errorf("%s does not probe the primary key:\n%s", name, plan)
+		}
+	}
+}
+
+// The stages read a batch's wallets by probing each id, with the ids repeated as often
+// as a batch repeats them; wallets that do not exist are left out.
+func TestWalletReadsProbeKeys(t *testing.T) {
+	f := newFixture(t)
+	var ids []WalletID
+	for range 400 {
+		a := f.wallet("10.00")
+		ids = append(ids, a.Wallet)
+	}
+	if _, err := f.db.Pool.Exec(f.ctx, `ANALYZE wallets`); err != nil {
+		t.Fatal(err)
+	}
+	batch := append(append([]WalletID{}, ids[:300]...), ids[:50]...)
+	batch = append(batch, 1<<40) // no such wallet
+	for name, plan := range map[string]string{
+		"parties":      testenv.Plan(t, f.db.Pool, partiesSQL, batch, f.cur),
+		"wallet facts": testenv.Plan(t, f.db.Pool, walletFactsSQL, batch),
+	} {
+		if strings.Contains(plan, "Seq Scan on wallets") || !strings.Contains(plan, "wallets_pkey") {
+			t.Errorf("%s does not probe wallets by key:\n%s", name, plan)
+		}
+	}
+	parties, err := f.l.Parties(f.ctx, f.cur, batch...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts, err := f.l.WalletFactsOf(f.ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parties) != 300 || len(facts) != 300 {
+		t.Fatalf("read %d parties and %d wallet facts, want 300 of each", len(parties), len(facts))
+	}
+	for _, id := range ids[:300] {
+		if p := parties[id]; p.Wallet.ID != id || p.Account == nil || facts[id].Wallet != id {
+			t.Errorf("wallet %d: party %+v, facts %+v", id, p, facts[id])
+		}
+	}
+}

@@ -5,14 +5,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5"
 )
+
+// Querier is a pool, a connection or a transaction: a transaction shows the plans its
+// settings give.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
 
 // Plan returns the plan PostgreSQL chooses for query with these arguments, as EXPLAIN
 // prints it, so a test can check that a statement keeps the shape its speed depends on.
-func Plan(tb testing.TB, pool *pgxpool.Pool, query string, args ...any) string {
+func Plan(tb testing.TB, db Querier, query string, args ...any) string {
 	tb.Helper()
-	rows, err := pool.Query(context.Background(), "EXPLAIN "+query, args...)
+	rows, err := db.Query(context.Background(), "EXPLAIN "+query, args...)
 	if err != nil {
 		tb.Fatalf("testenv: explaining %q: %v", query, err)
 	}
