@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/paystream/paystream/processors"
@@ -52,7 +53,18 @@ var ErrUnknownConnector = errors.New("unknown connector")
 type Stage struct {
 	connectors map[string]Connector
 	now        func() time.Time
+
+	mu       sync.Mutex
+	answered map[string]answered // by idempotency key, for the batch being processed
 }
+
+type answered struct {
+	answer Answer
+	err    error
+}
+
+// MaxInFlight bounds the calls a batch has open at once, across its connectors.
+const MaxInFlight = 32
 
 // NewStage returns the stage for the given connectors.
 func NewStage(cs ...Connector) *Stage {
@@ -78,8 +90,48 @@ func (s *Stage) Definition() processors.Definition {
 		Outputs: []catalog.Topic{catalog.ConnectorResults}, Stage: s}
 }
 
-// Process calls the connector and writes its answer, keyed like the request (the payer's
-// wallet), so the result is handled on the payment's partition.
+// Prepare calls the counterparties for a whole batch, up to MaxInFlight requests at a
+// time, and keeps their answers for Process. One call at a time, a batch waited for each
+// answer in turn: with the simulator's 20 ms, 47 top-ups a second, and `paystream bench`
+// took three and a half minutes to fund its 10,000 wallets. Requests with one idempotency
+// key are one call. Results are still written in the batch's order, by Process.
+func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
+	out := make(map[string]answered, len(ins))
+	called := make(map[string]bool, len(ins))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, MaxInFlight)
+	for _, in := range ins {
+		req, ok := in.Value.(*schemas.ConnectorRequest)
+		if !ok || called[req.IdempotencyKey] {
+			continue
+		}
+		c, ok := s.connectors[req.Connector]
+		if !ok {
+			continue
+		}
+		called[req.IdempotencyKey] = true
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ans, err := c.Execute(ctx, req)
+			<-slots
+			mu.Lock()
+			out[req.IdempotencyKey] = answered{ans, err}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	s.answered = out
+	s.mu.Unlock()
+	return nil
+}
+
+// Process writes the connector's answer, keyed like the request (the payer's wallet), so
+// the result is handled on the payment's partition. It calls the connector itself for a
+// request Prepare did not see.
 func (s *Stage) Process(ctx context.Context, in *processors.Input, _ processors.State) (processors.Result, error) {
 	req, ok := in.Value.(*schemas.ConnectorRequest)
 	if !ok {
@@ -89,7 +141,13 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, _ processors.
 	if !ok {
 		return processors.Result{}, processors.Permanent(fmt.Errorf("%w %q", ErrUnknownConnector, req.Connector))
 	}
-	ans, err := c.Execute(ctx, req)
+	s.mu.Lock()
+	a, ok := s.answered[req.IdempotencyKey]
+	s.mu.Unlock()
+	if !ok {
+		a.answer, a.err = c.Execute(ctx, req)
+	}
+	ans, err := a.answer, a.err
 	if err != nil {
 		return processors.Result{}, fmt.Errorf("calling %s: %w", req.Connector, err)
 	}

@@ -151,10 +151,12 @@ func (b benchCmd) Run(a *app) error {
 		defer drill.stop()
 	}
 	fmt.Fprintf(a.out, "creating and funding %d wallets...\n", b.Wallets)
+	setUp := time.Now()
 	customers, merchants, err := run.setUp(b.Wallets, b.Fund, b.Concurrency)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(a.out, "created and funded %d wallets in %.1f s\n", b.Wallets, time.Since(setUp).Seconds())
 
 	if b.CPUProfile != "" {
 		f, err := os.Create(b.CPUProfile)
