@@ -113,6 +113,8 @@ func (l *Ledger) holdBatch(ctx context.Context, ops []HoldOp) ([]OpResult, error
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
+	// The lookups below are by key too: the transaction's settings apply from here.
+	b.Queue(postingSettings)
 	b.Queue(`SELECT owner, external_id, id, kind, hold_id, ref_op_id, payment_id, amount, transfer_id, digest FROM hold_ops
 		WHERE (owner, external_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, textArray(owners), textArray(extIDs))
 	// Holds are locked in id order, before any balance row, as a capture alone does.
@@ -265,8 +267,10 @@ type storedOp struct {
 // readHoldBatch takes the stored operations, the locked holds (the first of each
 // payment) and the new hold ids.
 func readHoldBatch(br pgx.BatchResults) (map[OpKey]storedOp, map[string]Hold, []int64, error) {
-	if _, err := br.Exec(); err != nil {
-		return nil, nil, nil, fmt.Errorf("beginning: %w", err)
+	for range 2 { // BEGIN, postingSettings
+		if _, err := br.Exec(); err != nil {
+			return nil, nil, nil, fmt.Errorf("beginning: %w", err)
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {

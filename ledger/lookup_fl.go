@@ -39,16 +39,12 @@ func (l *Ledger) EnsureVATRate(ctx context.Context, subsidiary string, v VATRate
 	return tag.RowsAffected() == 1, nil
 }
 
-// walletFactsSQL reads each wallet id alone, as partiesSQL does.
-const walletFactsSQL = `SELECT w.id, w.subsidiary_id, w.fee_group, w.wallet_type, w.status, u.kind, u.kyc_level
-	FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) i
-	CROSS JOIN LATERAL (SELECT * FROM wallets WHERE id = i.id OFFSET 0) w
-	JOIN LATERAL (SELECT kind, kyc_level FROM users WHERE id = w.user_id LIMIT 1) u ON true`
-
 // WalletFactsOf reads the facts of many wallets in one query; wallets that do not exist
 // are absent from the map. The fee stage reads a whole batch's wallets this way.
 func (l *Ledger) WalletFactsOf(ctx context.Context, ids []WalletID) (map[WalletID]WalletFacts, error) {
-	rows, err := l.pool.Query(ctx, walletFactsSQL, ids)
+	rows, err := l.pool.Query(ctx, `SELECT w.id, w.subsidiary_id, w.fee_group, w.wallet_type, w.status, u.kind, u.kyc_level
+		FROM wallets w JOIN LATERAL (SELECT kind, kyc_level FROM users WHERE id = w.user_id LIMIT 1) u ON true
+		WHERE w.id = ANY ($1)`, ids) // per wallet, as Parties reads users
 	if err != nil {
 		return nil, fmt.Errorf("reading wallet facts: %w", err)
 	}
