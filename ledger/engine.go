@@ -435,8 +435,8 @@ SELECT id, pid, code, dr, cr, coalesce(ds, 0), coalesce(cs, 0), amt, coalesce(pe
 	// Absolute values are safe: every row written is locked by this transaction. The rows
 	// are found by key (one primary-key probe each, under postingSettings) and must still
 	// be at the ctid they were locked at; the statement counts the rows it updated, so a
-	// row that had moved fails it. The count is checked in SQL, not in Go: a COMMIT may be queued behind it,
-	// and only a failed statement keeps that COMMIT from running.
+	// row that had moved fails it. The count is checked in SQL, not in Go: a COMMIT may
+	// be queued behind it, and only a failed statement keeps that COMMIT from running.
 	updateBalances = `
 WITH u AS (
 UPDATE account_balances b
