@@ -233,7 +233,7 @@ func (s *Server) writeAnswers(group []keptAnswer) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := s.pool.Exec(ctx, `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+	_, err := s.keyPool.Exec(ctx, `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
 		INSERT INTO idempotency_answers (channel_key, idem_key, status, content_type, body)
 		SELECT a.channel_key, a.idem_key, a.status, a.content_type, a.body
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[]) AS a(channel_key, idem_key, status, content_type, body), async

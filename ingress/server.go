@@ -61,7 +61,8 @@ type Server struct {
 	waiters    waiters
 	claims     *claims
 	answers    *groups[keptAnswer]
-	claimPool  *pgxpool.Pool // the claims' own, when it could be opened
+	keyPool    *pgxpool.Pool // generic plans: for statements that insert and probe keys
+	ownPool    *pgxpool.Pool // keyPool when it could be opened
 	feePreview func(context.Context, *schemas.Payment) ([]schemas.FeeLine, error)
 	log        *slog.Logger
 	ready      func(context.Context) error
@@ -82,19 +83,21 @@ func NewServer(cfg Config) (*Server, error) {
 		s.log = slog.Default()
 	}
 	if s.pool != nil {
-		// The claim statement only inserts, so a generic plan suits it whatever the tables
-		// hold; planning it afresh for every group (pgpool's default) cost more than
-		// running it.
+		// The claims, the stored answers and the outcomes only insert and probe keys, so
+		// a generic plan suits them whatever the tables hold; planning them afresh for
+		// every group (pgpool's default) cost more than running the claims, and about a
+		// tenth of the outcomes' and the answers' time (pg_stat_statements, 30 s closed
+		// loop: 0.3 and 0.5 s of planning against 5.4 and 2.4 s of execution).
 		cfg := s.pool.Config()
 		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "auto"
-		cfg.MaxConns = claimWriters
-		claimPool := s.pool
+		cfg.MaxConns = claimWriters + answerWriters + 1 // one for the outcomes
+		s.keyPool = s.pool
 		if p, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
-			claimPool, s.claimPool = p, p
+			s.keyPool, s.ownPool = p, p
 		} else {
-			s.log.Warn("no pool of its own for payment claims", "err", err)
+			s.log.Warn("no pool of its own for the key statements", "err", err)
 		}
-		s.claims = newClaims(claimPool, claimWriters)
+		s.claims = newClaims(s.keyPool, claimWriters)
 		s.answers = newGroups(answerWriters, maxAnswerGroup, s.writeAnswers)
 	}
 	if s.webhooks == nil {
@@ -186,7 +189,7 @@ func (s *Server) Close() {
 		s.claims.groups.close()
 		s.answers.close()
 	}
-	if s.claimPool != nil {
-		s.claimPool.Close()
+	if s.ownPool != nil {
+		s.ownPool.Close()
 	}
 }
