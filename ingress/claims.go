@@ -10,8 +10,9 @@ import (
 	"github.com/paystream/paystream/schemas"
 )
 
-// claims writes the Idempotency-Keys and status rows of concurrent payment requests
-// together: one statement and one synchronous commit per group (see groups).
+// claims writes the status rows of concurrent payment requests, which hold their
+// Idempotency-Keys, together: one statement and one synchronous commit per group (see
+// groups).
 type claims struct {
 	pool   *pgxpool.Pool
 	groups *groups[*claimReq]
@@ -28,6 +29,27 @@ type claimResult struct {
 	claimed bool
 	err     error
 }
+
+// claimPaymentsSQL claims a group's keys: a payment's status row holds its key, since
+// the payment id is derived from the channel and the key (migration 00013). A row whose
+// key was let go (request_hash NULL) is claimed again. A key that idempotency_keys holds
+// (used on another route, or claimed before that migration) is not claimed here; the
+// request then finds it there.
+const claimPaymentsSQL = `INSERT INTO payment_status AS p (payment_id, channel_key, type, amount, currency,
+	     source_wallet_id, destination_wallet_id, reference, created_at, request_hash, claimed_at)
+	 SELECT i.payment_id, i.channel_key, i.type, i.amount::numeric, i.currency,
+	        nullif(i.src, ''), nullif(i.dst, ''), nullif(i.ref, ''), i.created_at, i.request_hash, now()
+	 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
+	             $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])
+	      AS i(channel_key, idem_key, request_hash, payment_id, type, amount, currency, src, dst, ref, created_at)
+	 WHERE NOT EXISTS (SELECT FROM idempotency_keys k WHERE k.channel_key = i.channel_key AND k.idem_key = i.idem_key OFFSET 0)
+	 ON CONFLICT (payment_id) DO UPDATE
+	     SET type = excluded.type, amount = excluded.amount, currency = excluded.currency,
+	         source_wallet_id = excluded.source_wallet_id, destination_wallet_id = excluded.destination_wallet_id,
+	         reference = excluded.reference, created_at = excluded.created_at,
+	         request_hash = excluded.request_hash, claimed_at = excluded.claimed_at
+	     WHERE p.request_hash IS NULL
+	 RETURNING p.payment_id`
 
 // maxClaimGroup bounds one statement's rows.
 const maxClaimGroup = 256
@@ -65,8 +87,9 @@ func (c *claims) write(group []*claimReq) {
 		rows = append(rows, r)
 	}
 	n := len(rows)
-	chs, keys, ids, types, currencies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids, types, currencies := make([]string, n), make([]string, n), make([]string, n)
 	srcs, dsts, refs := make([]string, n), make([]string, n), make([]string, n)
+	chs, keys := make([]string, n), make([]string, n)
 	hashes := make([][]byte, n)
 	amounts := make([]string, n) // as text: pgx encodes a []decimal.Decimal by reflection
 	created := make([]time.Time, n)
@@ -78,32 +101,15 @@ func (c *claims) write(group []*claimReq) {
 	// The group is written even if a request in it gave up: its retry will find the key.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	claimed := map[[2]string]bool{}
-	q, err := c.pool.Query(ctx,
-		`WITH input AS (
-		     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[],
-		                          $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])
-		         AS t(channel_key, idem_key, request_hash, payment_id, type, amount, currency, src, dst, ref, created_at)),
-		 k AS (
-		     INSERT INTO idempotency_keys (channel_key, idem_key, request_hash)
-		     SELECT channel_key, idem_key, request_hash FROM input
-		     ON CONFLICT DO NOTHING RETURNING channel_key, idem_key),
-		 st AS (
-		     INSERT INTO payment_status (payment_id, channel_key, type, amount, currency,
-		         source_wallet_id, destination_wallet_id, reference, created_at)
-		     SELECT i.payment_id, i.channel_key, i.type, i.amount::numeric, i.currency,
-		            nullif(i.src, ''), nullif(i.dst, ''), nullif(i.ref, ''), i.created_at
-		     FROM input i JOIN k USING (channel_key, idem_key)
-		     ON CONFLICT (payment_id) DO NOTHING)
-		 SELECT channel_key, idem_key FROM k`,
-		chs, keys, hashes, ids, types, amounts, currencies, srcs, dsts, refs, created)
+	claimed := map[string]bool{}
+	q, err := c.pool.Query(ctx, claimPaymentsSQL, chs, keys, hashes, ids, types, amounts, currencies, srcs, dsts, refs, created)
 	if err == nil {
 		for q.Next() {
-			var k [2]string
-			if err = q.Scan(&k[0], &k[1]); err != nil {
+			var id string
+			if err = q.Scan(&id); err != nil {
 				break
 			}
-			claimed[k] = true
+			claimed[id] = true
 		}
 		q.Close()
 		if err == nil {
@@ -119,6 +125,6 @@ func (c *claims) write(group []*claimReq) {
 	}
 	for _, r := range group {
 		k := [2]string{r.ch, r.key}
-		r.done <- claimResult{claimed: err == nil && claimed[k] && owner[k] == r, err: err}
+		r.done <- claimResult{claimed: err == nil && claimed[r.rec.PaymentID] && owner[k] == r, err: err}
 	}
 }

@@ -54,12 +54,46 @@ func keyProblem(key string) *problem.Problem {
 // may claim with more in the same statement, so one commit covers both.
 type claimFunc func(ctx context.Context, ch, key string, hash []byte) (bool, error)
 
+// claimKey claims a key in idempotency_keys, unless a payment's status row holds it (see
+// claimPaymentsSQL).
 func (s *Server) claimKey(ctx context.Context, ch, key string, hash []byte) (bool, error) {
 	tag, err := s.pool.Exec(ctx,
 		`INSERT INTO idempotency_keys (channel_key, idem_key, request_hash)
-		 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, ch, key, hash)
+		 SELECT $1, $2, $3
+		 WHERE NOT EXISTS (SELECT FROM payment_status WHERE payment_id = $4 AND request_hash IS NOT NULL)
+		 ON CONFLICT DO NOTHING`, ch, key, hash, paymentID(ch, key))
 	return tag.RowsAffected() == 1, err
 }
+
+// A key is held by a row of idempotency_keys or, for a payment, by its status row; the
+// statements below look in both.
+const (
+	// readKeySQL reads what a retry needs: the first request's hash, its answer if kept,
+	// and whether it was left unanswered for longer than abandonAfter.
+	readKeySQL = `SELECT k.request_hash, a.status IS NOT NULL, coalesce(a.status, 0), coalesce(a.content_type, ''),
+	        coalesce(a.body, ''::bytea), a.status IS NULL AND k.since < now() - $4 * interval '1 second'
+	 FROM (SELECT request_hash, created_at AS since FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2
+	       UNION ALL
+	       SELECT request_hash, claimed_at FROM payment_status WHERE payment_id = $3 AND request_hash IS NOT NULL
+	       LIMIT 1) k
+	 LEFT JOIN idempotency_answers a ON a.channel_key = $1 AND a.idem_key = $2`
+	// takeOverKeySQL claims again a key left unanswered for longer than abandonAfter.
+	takeOverKeySQL = `WITH a AS (SELECT FROM idempotency_answers WHERE channel_key = $1 AND idem_key = $2),
+	 k AS (UPDATE idempotency_keys SET created_at = now()
+	       WHERE channel_key = $1 AND idem_key = $2 AND created_at < now() - $4 * interval '1 second'
+	         AND NOT EXISTS (SELECT FROM a) RETURNING 1),
+	 p AS (UPDATE payment_status SET claimed_at = now()
+	       WHERE payment_id = $3 AND request_hash IS NOT NULL AND claimed_at < now() - $4 * interval '1 second'
+	         AND NOT EXISTS (SELECT FROM a) RETURNING 1)
+	 SELECT (SELECT count(*) FROM k) + (SELECT count(*) FROM p)`
+	// releaseKeySQL lets a key go, with any answer kept meanwhile by a request this one
+	// took the key over from: a new request under the key must not get it replayed. A
+	// payment's status row stays (an earlier request may have sent the payment) and its
+	// key is claimed again by the next request.
+	releaseKeySQL = `WITH a AS (DELETE FROM idempotency_answers WHERE channel_key = $1 AND idem_key = $2),
+	 p AS (UPDATE payment_status SET request_hash = NULL WHERE payment_id = $3 AND request_hash IS NOT NULL)
+	 DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`
+)
 
 func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFunc) http.Handler {
 	if claim == nil {
@@ -94,12 +128,8 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 			var contentType string
 			var status int
 			var done, abandoned bool
-			err = s.pool.QueryRow(ctx,
-				`SELECT k.request_hash, a.status IS NOT NULL, coalesce(a.status, 0), coalesce(a.content_type, ''),
-				        coalesce(a.body, ''::bytea), a.status IS NULL AND k.created_at < now() - $3 * interval '1 second'
-				 FROM idempotency_keys k LEFT JOIN idempotency_answers a USING (channel_key, idem_key)
-				 WHERE k.channel_key = $1 AND k.idem_key = $2`,
-				ch, key, int64(abandonAfter.Seconds())).Scan(&storedHash, &done, &status, &contentType, &stored, &abandoned)
+			err = s.pool.QueryRow(ctx, readKeySQL, ch, key, paymentID(ch, key), int64(abandonAfter.Seconds())).
+				Scan(&storedHash, &done, &status, &contentType, &stored, &abandoned)
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // the first request failed and let go of the key: run this one
 			}
@@ -121,12 +151,9 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 			}
 			if abandoned {
 				// Take the key over from a first request whose process died unanswered.
-				tag, err := s.pool.Exec(ctx,
-					`UPDATE idempotency_keys k SET created_at = now()
-					 WHERE channel_key = $1 AND idem_key = $2 AND created_at < now() - $3 * interval '1 second'
-					   AND NOT EXISTS (SELECT 1 FROM idempotency_answers a WHERE a.channel_key = k.channel_key AND a.idem_key = k.idem_key)`,
-					ch, key, int64(abandonAfter.Seconds()))
-				if err == nil && tag.RowsAffected() == 1 {
+				var taken int64
+				err := s.pool.QueryRow(ctx, takeOverKeySQL, ch, key, paymentID(ch, key), int64(abandonAfter.Seconds())).Scan(&taken)
+				if err == nil && taken == 1 {
 					s.answerAndKeep(w, r, next, ch, key, asyncAnswer)
 					return
 				}
@@ -155,10 +182,7 @@ func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http
 	ctx := context.WithoutCancel(r.Context())
 	var err error
 	if rec.status >= 500 {
-		// An answer kept meanwhile by a request this one took the key over from goes too: a
-		// new request under the key must not get it replayed.
-		_, err = s.pool.Exec(ctx, `WITH a AS (DELETE FROM idempotency_answers WHERE channel_key = $1 AND idem_key = $2)
-			DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`, ch, key)
+		_, err = s.pool.Exec(ctx, releaseKeySQL, ch, key, paymentID(ch, key))
 	} else {
 		err = s.keepAnswer(ctx, ch, key, rec, async)
 	}
@@ -188,13 +212,17 @@ func (s *Server) unavailable(w http.ResponseWriter, doing string, err error) {
 	problem.Write(w, problem.New(http.StatusServiceUnavailable, "unavailable", "the service is unavailable, retry with the same Idempotency-Key"))
 }
 
-// PurgeIdempotencyKeys deletes answers older than KeyRetention; the server runs it hourly.
+// PurgeIdempotencyKeys deletes keys and answers older than KeyRetention, returning how
+// many keys went; the server runs it hourly. A payment's key stays in its status row, so
+// a payment retried later under its key gets 422 for another request, and for the same
+// one the ledger's answer: its answer gone, the key counts as abandoned and is taken
+// over, and the ledger posts the id at most once.
 func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `WITH k AS (
-		    DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second' RETURNING channel_key, idem_key),
+		    DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second' RETURNING 1),
 		 a AS (
-		    DELETE FROM idempotency_answers a USING k WHERE a.channel_key = k.channel_key AND a.idem_key = k.idem_key)
+		    DELETE FROM idempotency_answers WHERE created_at < now() - $1 * interval '1 second')
 		 SELECT count(*) FROM k`, int64(KeyRetention.Seconds())).Scan(&n)
 	return n, err
 }
