@@ -56,7 +56,7 @@ const maxClaimGroup = 256
 
 func newClaims(pool *pgxpool.Pool, writers int) *claims {
 	c := &claims{pool: pool}
-	c.groups = newGroups(writers, maxClaimGroup, c.write)
+	c.groups = newGroups(writers, maxClaimGroup, 0, c.write)
 	return c
 }
 

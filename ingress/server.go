@@ -98,7 +98,7 @@ func NewServer(cfg Config) (*Server, error) {
 			s.log.Warn("no pool of its own for the key statements", "err", err)
 		}
 		s.claims = newClaims(s.keyPool, claimWriters)
-		s.answers = newGroups(answerWriters, maxAnswerGroup, s.writeAnswers)
+		s.answers = newGroups(answerWriters, maxAnswerGroup, answerLinger, s.writeAnswers)
 	}
 	if s.webhooks == nil {
 		s.webhooks = webhooks.NewDispatcher(s.pool, s.channels, s.log)
@@ -181,6 +181,11 @@ const (
 	claimWriters  = 1
 	answerWriters = 1
 )
+
+// answerLinger is how long the answer writer waits for more answers after the first: no
+// request waits for an answer to be kept (a retry meanwhile waits for it), so a group may
+// gather for a while and share one statement.
+const answerLinger = 20 * time.Millisecond
 
 // Close releases the server's own connections and goroutines; the pool given in Config
 // stays open.
