@@ -74,11 +74,13 @@ type benchFigures struct {
 	OutcomeMaxms   float64        `json:"outcome_max_ms"`
 	RSSMB          float64        `json:"rss_mb"`
 	// CPU per completed payment over the sending phase (see usage): the paystream
-	// process's (when its /metrics is known), the bench's own, and the whole machine's with
-	// its busy share (when /proc/stat is readable; it includes PostgreSQL).
+	// process's (when its /metrics is known), the bench's own, the whole machine's with
+	// its busy share (when /proc/stat is readable; it includes PostgreSQL), and that of
+	// the PostgreSQL processes on the bench's machine (when there are any).
 	ServerCPUms    float64 `json:"server_cpu_ms_per_payment,omitempty"`
 	BenchCPUms     float64 `json:"bench_cpu_ms_per_payment"`
 	MachineCPUms   float64 `json:"machine_cpu_ms_per_payment,omitempty"`
+	PostgresCPUms  float64 `json:"postgres_cpu_ms_per_payment,omitempty"`
 	MachineBusyPct float64 `json:"machine_busy_pct,omitempty"`
 	Verified       *bool   `json:"verified,omitempty"`
 	Kills          int     `json:"kills,omitempty"`
@@ -643,6 +645,9 @@ func printFigures(w io.Writer, f benchFigures) {
 	cpu := fmt.Sprintf("bench %.3f ms", f.BenchCPUms)
 	if f.ServerCPUms > 0 {
 		cpu = fmt.Sprintf("paystream %.3f ms\t%s", f.ServerCPUms, cpu)
+	}
+	if f.PostgresCPUms > 0 {
+		cpu += fmt.Sprintf("\tpostgres %.3f ms", f.PostgresCPUms)
 	}
 	if f.MachineCPUms > 0 {
 		cpu += fmt.Sprintf("\tmachine %.3f ms (%.0f %% busy)", f.MachineCPUms, f.MachineBusyPct)

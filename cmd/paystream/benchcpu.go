@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"strconv"
@@ -26,6 +27,7 @@ type usage struct {
 	bench        time.Duration
 	busy, total  uint64 // clock ticks of all CPUs; total 0 when unknown
 	cpus         int    // the machine's CPUs, as /proc/stat lists them
+	postgres     uint64 // clock ticks of this machine's PostgreSQL processes; 0 when none
 	serverRSSMiB float64
 }
 
@@ -46,7 +48,57 @@ func sampleUsage(metricsURL string) usage {
 		s.busy, s.total, s.cpus, _ = machineTicks(f)
 		f.Close()
 	}
+	s.postgres = postgresTicks(os.DirFS("/proc"))
 	return s
+}
+
+// postgresTicks adds up the CPU time of the processes named postgres in a /proc: each
+// one's own, and what the postmaster counts for the backends it has reaped (a backend
+// that ended during the run is no process any more). Other PostgreSQL servers on the
+// machine count too.
+func postgresTicks(proc fs.FS) uint64 {
+	entries, err := fs.ReadDir(proc, ".")
+	if err != nil {
+		return 0
+	}
+	var ticks uint64
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := fs.ReadFile(proc, e.Name()+"/stat")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		if t, ok := procTicks(string(b), "postgres"); ok {
+			ticks += t
+		}
+	}
+	return ticks
+}
+
+// procTicks reads a /proc/<pid>/stat line: the process's user and system time and those
+// of its reaped children, when its name is comm.
+func procTicks(stat, comm string) (uint64, bool) {
+	open, end := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+	if open < 0 || end < open || stat[open+1:end] != comm {
+		return 0, false
+	}
+	// After the name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+	// cmajflt utime stime cutime cstime ...
+	f := strings.Fields(stat[end+1:])
+	if len(f) < 15 {
+		return 0, false
+	}
+	var ticks uint64
+	for _, s := range f[11:15] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		ticks += n
+	}
+	return ticks, true
 }
 
 // processMetrics finds the process collector's resident memory (MiB) and CPU seconds in
@@ -125,5 +177,10 @@ func cpuFigures(f *benchFigures, from, to usage, payments int) {
 		// The busy share of every CPU over the time between the samples, in CPU-seconds.
 		wall := to.at.Sub(from.at).Seconds()
 		f.MachineCPUms = 1000 * wall * float64(to.cpus) * busy / ticks / n
+		// /proc/stat and /proc/<pid>/stat count in the same ticks (USER_HZ): the share of
+		// the machine's ticks that PostgreSQL's make, over the same CPU-seconds.
+		if from.postgres > 0 && to.postgres > from.postgres {
+			f.PostgresCPUms = 1000 * wall * float64(to.cpus) * float64(to.postgres-from.postgres) / ticks / n
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -53,10 +54,44 @@ func TestMachineTicks(t *testing.T) {
 	}
 }
 
+func TestProcTicks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stat  string
+		ticks uint64
+		ok    bool
+	}{
+		{"backend", "4251 (postgres) S 4240 4240 4240 0 -1 4194368 120 0 0 0 700 52 0 0 20 0 1 0 1234 361172480 1950", 752, true},
+		{"postmaster with reaped children", "4240 (postgres) S 1 4240 4240 0 -1 4194560 900 31000 0 0 10 5 3000 400 20 0", 3415, true},
+		{"another program", "99 (ps) S 1 99 99 0 -1 0 0 0 0 0 500 500 0 0 20 0", 0, false},
+		{"a name with spaces and parentheses", "7 (postgres (x)) S 1 7 7 0 -1 0 0 0 0 0 5 5 0 0 20 0", 0, false},
+		{"cut short", "8 (postgres) S 1 8 8 0 -1 0 0 0 0 0 5", 0, false},
+		{"not a number", "9 (postgres) S 1 9 9 0 -1 0 0 0 0 0 x 5 0 0 20 0", 0, false},
+		{"garbage", "postgres", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ticks, ok := procTicks(tc.stat, "postgres")
+			if ticks != tc.ticks || ok != tc.ok {
+				t.Fatalf("%d ticks, ok %v; want %d, %v", ticks, ok, tc.ticks, tc.ok)
+			}
+		})
+	}
+	proc := fstest.MapFS{
+		"4240/stat": {Data: []byte("4240 (postgres) S 1 4240 4240 0 -1 0 0 0 0 0 10 5 3000 400 20 0")},
+		"4251/stat": {Data: []byte("4251 (postgres) S 4240 4240 4240 0 -1 0 0 0 0 0 700 52 0 0 20 0")},
+		"77/stat":   {Data: []byte("77 (ps) S 1 77 77 0 -1 0 0 0 0 0 900 900 0 0 20 0")},
+		"stat":      {Data: []byte("cpu 1 2 3 4\n")},
+		"self/stat": {Data: []byte("5 (postgres) S 1 5 5 0 -1 0 0 0 0 0 1 1 0 0 20 0")},
+	}
+	if got := postgresTicks(proc); got != 4167 {
+		t.Errorf("postgres ticks %d, want 4167 (the two numbered postgres processes)", got)
+	}
+}
+
 func TestCPUFigures(t *testing.T) {
 	at := time.Unix(1000, 0)
-	from := usage{at: at, server: 10, bench: time.Second, busy: 1000, total: 4000, cpus: 2}
-	to := usage{at: at.Add(10 * time.Second), server: 14, bench: 3 * time.Second, busy: 2500, total: 6000, cpus: 2}
+	from := usage{at: at, server: 10, bench: time.Second, busy: 1000, total: 4000, cpus: 2, postgres: 100}
+	to := usage{at: at.Add(10 * time.Second), server: 14, bench: 3 * time.Second, busy: 2500, total: 6000, cpus: 2, postgres: 500}
 	var f benchFigures
 	cpuFigures(&f, from, to, 2000)
 	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
@@ -69,6 +104,10 @@ func TestCPUFigures(t *testing.T) {
 	if !near(f.MachineCPUms, 7.5) {
 		t.Fatalf("machine %v ms a payment, want 7.5", f.MachineCPUms)
 	}
+	// PostgreSQL's 400 of the 2,000 ticks: 4 CPU-seconds, 2 ms a payment.
+	if !near(f.PostgresCPUms, 2) {
+		t.Fatalf("postgres %v ms a payment, want 2", f.PostgresCPUms)
+	}
 
 	// A restarted server (its counter went back) and an unknown one give no server figure.
 	for _, s := range []float64{0, 3} {
@@ -80,7 +119,7 @@ func TestCPUFigures(t *testing.T) {
 	}
 	var none benchFigures
 	cpuFigures(&none, from, to, 0)
-	if none.ServerCPUms != 0 || none.BenchCPUms != 0 || none.MachineCPUms != 0 || none.MachineBusyPct != 0 {
+	if none.ServerCPUms != 0 || none.BenchCPUms != 0 || none.MachineCPUms != 0 || none.MachineBusyPct != 0 || none.PostgresCPUms != 0 {
 		t.Fatalf("no payments gave %+v", none)
 	}
 }
