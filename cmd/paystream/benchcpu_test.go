@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -121,5 +122,19 @@ func TestCPUFigures(t *testing.T) {
 	cpuFigures(&none, from, to, 0)
 	if none.ServerCPUms != 0 || none.BenchCPUms != 0 || none.MachineCPUms != 0 || none.MachineBusyPct != 0 || none.PostgresCPUms != 0 {
 		t.Fatalf("no payments gave %+v", none)
+	}
+}
+
+// The bench runs on one P unless GOMAXPROCS is set, and gives back the setting it found.
+func TestBenchProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(before)
+	runtime.GOMAXPROCS(3)
+	if prev := benchProcs(""); prev != 3 || runtime.GOMAXPROCS(0) != 1 {
+		t.Errorf("unset: gave back %d, now %d; want 3 and 1", prev, runtime.GOMAXPROCS(0))
+	}
+	runtime.GOMAXPROCS(3)
+	if prev := benchProcs("3"); prev != 3 || runtime.GOMAXPROCS(0) != 3 {
+		t.Errorf("GOMAXPROCS=3: gave back %d, now %d; want 3 and 3", prev, runtime.GOMAXPROCS(0))
 	}
 }
