@@ -3,8 +3,10 @@ package ingress
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/schemas"
@@ -31,10 +33,14 @@ type claimResult struct {
 }
 
 // claimPaymentsSQL claims a group's keys: a payment's status row holds its key, since
-// the payment id is derived from the channel and the key (migration 00013). A row whose
-// key was let go (request_hash NULL) is claimed again. A key that idempotency_keys holds
-// (used on another route, or claimed before that migration) is not claimed here; the
-// request then finds it there.
+// the payment id is derived from the channel and the key (migration 00013). A row a
+// payment claim let go after a server error (request_hash NULL, claimed_at set) is
+// claimed again, with the new request's details unless the payment has an outcome (an
+// earlier request did reach Kafka, and the row keeps what was posted). A key that
+// idempotency_keys holds (another route's, or a payment's or an operation's from before
+// that migration) is not claimed here, nor is a status row no payment claim wrote (an
+// operation's, or one from before the migration): the request then finds the key and
+// is refused as its reuse.
 const claimPaymentsSQL = `INSERT INTO payment_status AS p (payment_id, channel_key, type, amount, currency,
 	     source_wallet_id, destination_wallet_id, reference, created_at, request_hash, claimed_at)
 	 SELECT i.payment_id, i.channel_key, i.type, i.amount::numeric, i.currency,
@@ -44,11 +50,16 @@ const claimPaymentsSQL = `INSERT INTO payment_status AS p (payment_id, channel_k
 	      AS i(channel_key, idem_key, request_hash, payment_id, type, amount, currency, src, dst, ref, created_at)
 	 WHERE NOT EXISTS (SELECT FROM idempotency_keys k WHERE k.channel_key = i.channel_key AND k.idem_key = i.idem_key OFFSET 0)
 	 ON CONFLICT (payment_id) DO UPDATE
-	     SET type = excluded.type, amount = excluded.amount, currency = excluded.currency,
-	         source_wallet_id = excluded.source_wallet_id, destination_wallet_id = excluded.destination_wallet_id,
-	         reference = excluded.reference, created_at = excluded.created_at,
+	     SET (type, amount, currency, source_wallet_id, destination_wallet_id, reference, created_at) =
+	         (SELECT * FROM (
+	              SELECT excluded.type, excluded.amount, excluded.currency, excluded.source_wallet_id,
+	                     excluded.destination_wallet_id, excluded.reference, excluded.created_at
+	              WHERE NOT EXISTS (SELECT FROM payment_outcomes o WHERE o.payment_id = p.payment_id)
+	              UNION ALL
+	              SELECT p.type, p.amount, p.currency, p.source_wallet_id, p.destination_wallet_id, p.reference, p.created_at
+	          ) d LIMIT 1),
 	         request_hash = excluded.request_hash, claimed_at = excluded.claimed_at
-	     WHERE p.request_hash IS NULL
+	     WHERE p.request_hash IS NULL AND p.claimed_at IS NOT NULL
 	 RETURNING p.payment_id`
 
 // maxClaimGroup bounds one statement's rows.
@@ -102,20 +113,27 @@ func (c *claims) write(group []*claimReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	claimed := map[string]bool{}
-	q, err := c.pool.Query(ctx, claimPaymentsSQL, chs, keys, hashes, ids, types, amounts, currencies, srcs, dsts, refs, created)
-	if err == nil {
-		for q.Next() {
-			var id string
-			if err = q.Scan(&id); err != nil {
-				break
-			}
-			claimed[id] = true
-		}
-		q.Close()
-		if err == nil {
-			err = q.Err()
-		}
+	locks := make([]int64, n)
+	for i := range rows {
+		locks[i] = keyLock(chs[i], keys[i])
 	}
+	slices.Sort(locks)
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(lockKeysSQL, locks)
+	b.Queue(claimPaymentsSQL, chs, keys, hashes, ids, types, amounts, currencies, srcs, dsts, refs, created).
+		Query(func(q pgx.Rows) error {
+			for q.Next() {
+				var id string
+				if err := q.Scan(&id); err != nil {
+					return err
+				}
+				claimed[id] = true
+			}
+			return q.Err()
+		})
+	b.Queue(`COMMIT`)
+	err := c.pool.SendBatch(ctx, b).Close()
 	if err != nil {
 		err = fmt.Errorf("recording payment keys: %w", err)
 	}

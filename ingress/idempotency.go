@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"hash/fnv"
 	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/paystream/paystream/ingress/problem"
 )
@@ -54,28 +56,54 @@ func keyProblem(key string) *problem.Problem {
 // may claim with more in the same statement, so one commit covers both.
 type claimFunc func(ctx context.Context, ch, key string, hash []byte) (bool, error)
 
-// claimKey claims a key in idempotency_keys, unless a payment's status row holds it (see
-// claimPaymentsSQL).
+// claimKey claims a key in idempotency_keys, unless a payment claim wrote its status row
+// (see claimPaymentsSQL).
 func (s *Server) claimKey(ctx context.Context, ch, key string, hash []byte) (bool, error) {
-	tag, err := s.pool.Exec(ctx,
-		`INSERT INTO idempotency_keys (channel_key, idem_key, request_hash)
+	var claimed bool
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(lockKeysSQL, []int64{keyLock(ch, key)})
+	b.Queue(`INSERT INTO idempotency_keys (channel_key, idem_key, request_hash)
 		 SELECT $1, $2, $3
-		 WHERE NOT EXISTS (SELECT FROM payment_status WHERE payment_id = $4 AND request_hash IS NOT NULL)
-		 ON CONFLICT DO NOTHING`, ch, key, hash, paymentID(ch, key))
-	return tag.RowsAffected() == 1, err
+		 WHERE NOT EXISTS (SELECT FROM payment_status WHERE payment_id = $4 AND claimed_at IS NOT NULL)
+		 ON CONFLICT DO NOTHING`, ch, key, hash, paymentID(ch, key)).
+		Exec(func(tag pgconn.CommandTag) error { claimed = tag.RowsAffected() == 1; return nil })
+	b.Queue(`COMMIT`)
+	err := s.pool.SendBatch(ctx, b).Close()
+	return claimed && err == nil, err
 }
+
+// keyLock names the advisory lock under which a channel's key is claimed. A payment's
+// key is claimed in payment_status and other routes' keys in idempotency_keys, and no
+// unique index spans both: without the lock, a payment and another request claiming one
+// key at the same moment would each miss the other's uncommitted row and both run.
+func keyLock(ch, key string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(ch))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return int64(h.Sum64())
+}
+
+// lockKeysSQL takes the keys' locks until the transaction ends, in the order given. It
+// is a statement of its own: a statement's snapshot is taken when it starts, so the
+// claim that follows sees what a claim it waited for committed.
+const lockKeysSQL = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
 
 // A key is held by a row of idempotency_keys or, for a payment, by its status row; the
 // statements below look in both.
 const (
 	// readKeySQL reads what a retry needs: the first request's hash, its answer if kept,
 	// and whether it was left unanswered for longer than abandonAfter.
+	// A status row whose key no request holds, or that no payment claim wrote, gives an
+	// empty hash, which no request has: such a key is refused as reused (a payment
+	// claim takes over a let-go one before it gets here).
 	readKeySQL = `SELECT k.request_hash, a.status IS NOT NULL, coalesce(a.status, 0), coalesce(a.content_type, ''),
 	        coalesce(a.body, ''::bytea), a.status IS NULL AND k.since < now() - $4 * interval '1 second'
-	 FROM (SELECT request_hash, created_at AS since FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2
+	 FROM (SELECT request_hash, created_at AS since, 0 AS pref FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2
 	       UNION ALL
-	       SELECT request_hash, claimed_at FROM payment_status WHERE payment_id = $3 AND request_hash IS NOT NULL
-	       LIMIT 1) k
+	       SELECT coalesce(request_hash, ''::bytea), coalesce(claimed_at, '-infinity'), 1 FROM payment_status WHERE payment_id = $3
+	       ORDER BY pref LIMIT 1) k
 	 LEFT JOIN idempotency_answers a ON a.channel_key = $1 AND a.idem_key = $2`
 	// takeOverKeySQL claims again a key left unanswered for longer than abandonAfter.
 	takeOverKeySQL = `WITH a AS (SELECT FROM idempotency_answers WHERE channel_key = $1 AND idem_key = $2),
@@ -131,7 +159,14 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 			err = s.pool.QueryRow(ctx, readKeySQL, ch, key, paymentID(ch, key), int64(abandonAfter.Seconds())).
 				Scan(&storedHash, &done, &status, &contentType, &stored, &abandoned)
 			if errors.Is(err, pgx.ErrNoRows) {
-				continue // the first request failed and let go of the key: run this one
+				// The first request failed and let go of the key: run this one. A key
+				// neither claimable nor found would come back here at once; the deadline
+				// ends that.
+				if time.Now().After(deadline) {
+					s.unavailable(w, "claiming idempotency key", errors.New("the key is neither free nor held"))
+					return
+				}
+				continue
 			}
 			if err != nil {
 				s.unavailable(w, "reading idempotency key", err)
@@ -219,9 +254,14 @@ func (s *Server) unavailable(w http.ResponseWriter, doing string, err error) {
 // over, and the ledger posts the id at most once.
 func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
 	var n int64
+	// An answer goes with its key, whatever its own age (answers from before migration
+	// 00013 carry its time), so a key used again never finds an earlier answer; a payment
+	// key's answer goes by age.
 	err := s.pool.QueryRow(ctx, `WITH k AS (
-		    DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second' RETURNING 1),
+		    DELETE FROM idempotency_keys WHERE created_at < now() - $1 * interval '1 second' RETURNING channel_key, idem_key),
 		 a AS (
+		    DELETE FROM idempotency_answers a USING k WHERE a.channel_key = k.channel_key AND a.idem_key = k.idem_key),
+		 old AS (
 		    DELETE FROM idempotency_answers WHERE created_at < now() - $1 * interval '1 second')
 		 SELECT count(*) FROM k`, int64(KeyRetention.Seconds())).Scan(&n)
 	return n, err

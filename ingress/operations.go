@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -87,7 +88,7 @@ func (s *Server) operate(op string) http.HandlerFunc {
 		if op == OpRefund { // a refund moves money back: the payee pays
 			rec.PayerWallet, rec.PayeeWallet = target.DestinationWalletID, target.SourceWalletID
 		}
-		if err := s.accept(r.Context(), rec); err != nil {
+		if err := s.accept(context.WithoutCancel(r.Context()), rec); err != nil { // see paymentRoute
 			s.unavailable(w, "accepting "+op, err)
 			return
 		}

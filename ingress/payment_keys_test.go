@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,8 +176,10 @@ func TestPurgeDropsOldKeysAndAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	replayedPayment(t, c, "old-payment") // its answer is kept
+	// The old key's answer is younger than the key, as every answer written before
+	// migration 00013 is: it goes with its key all the same.
 	if _, err := api.db.Pool.Exec(ctx, `WITH k AS (UPDATE idempotency_keys SET created_at = now() - interval '49 hours' WHERE idem_key = 'old-hook')
-		UPDATE idempotency_answers SET created_at = now() - interval '49 hours' WHERE idem_key IN ('old-hook', 'old-payment')`); err != nil {
+		UPDATE idempotency_answers SET created_at = now() - interval '49 hours' WHERE idem_key = 'old-payment'`); err != nil {
 		t.Fatal(err)
 	}
 	n, err := api.server.PurgeIdempotencyKeys(ctx)
@@ -236,5 +239,90 @@ func TestClaimProbesLegacyKeysByKey(t *testing.T) {
 		if strings.Contains(plan, "Seq Scan") || !strings.Contains(plan, "idempotency_keys_pkey") {
 			t.Errorf("%s: keys not probed by key:\n%s", name, plan)
 		}
+	}
+}
+
+// A status row no payment claim wrote (an operation's, or a payment's from before
+// migration 00013) keeps its key once idempotency_keys has let it go: a payment under
+// that key is refused, and the row is not written over.
+func TestStatusRowsOfOtherWritersKeepTheirKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, ch := api.channel(t, channels.AllScopes, 0)
+	id := paymentID(ch.KeyID, "old-capture")
+	if _, err := api.db.Pool.Exec(ctx, `INSERT INTO payment_status (payment_id, channel_key, type, amount, currency, source_wallet_id, destination_wallet_id)
+		VALUES ($1, $2, 'capture', 3, 'USD', 'wal_1', 'wal_2')`, id, ch.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "old-capture", nil); client.Code(err) != "idempotency_key_reused" {
+		t.Fatalf("a payment under an old operation's key: %v, want idempotency_key_reused", err)
+	}
+	if waited := time.Since(start); waited > inFlightWait/2 {
+		t.Errorf("refused after %v: the request looped", waited)
+	}
+	var got Payment
+	if _, err := c.Do(ctx, "GET", "/v1/payments/"+id, nil, "", &got); err != nil || got.Type != "capture" || got.Amount != "3.00" {
+		t.Errorf("the operation's row after the refused payment: %+v (%v)", got, err)
+	}
+	if recs := api.requested(t); len(recs) != 0 {
+		t.Errorf("%d records on payments.requested, want none", len(recs))
+	}
+}
+
+// A payment and a webhook sent at the same moment under one key: one runs, the other is
+// refused as the key's reuse (the claims on both tables take the key's advisory lock).
+func TestOneKeyOnTwoRoutesAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	c, _ := api.channel(t, channels.AllScopes, 0)
+	const n = 200
+	type result struct{ payment, hook error }
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		key := "both-" + strconv.Itoa(i)
+		hook := strings.Replace(goodHook, "hooks", "hooks"+strconv.Itoa(i), 1)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, results[i].payment = c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), key, nil)
+		}()
+		go func() {
+			defer wg.Done()
+			_, results[i].hook = c.Do(ctx, "POST", "/v1/webhooks", []byte(hook), key, nil)
+		}()
+	}
+	wg.Wait()
+	payments, hooks := 0, 0
+	for i, r := range results {
+		ok := 0
+		for _, err := range []error{r.payment, r.hook} {
+			switch {
+			case err == nil:
+				ok++
+			case client.Code(err) != "idempotency_key_reused":
+				t.Errorf("key %d: %v", i, err)
+			}
+		}
+		if ok != 1 {
+			t.Errorf("key %d: payment %v, webhook %v; want exactly one to run", i, r.payment, r.hook)
+		}
+		if r.payment == nil {
+			payments++
+		}
+		if r.hook == nil {
+			hooks++
+		}
+	}
+	var rows, stored int
+	if err := api.db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM payment_status), (SELECT count(*) FROM webhooks)`).Scan(&rows, &stored); err != nil ||
+		rows != payments || stored != hooks {
+		t.Errorf("%d status rows and %d webhooks (%v), want %d and %d", rows, stored, err, payments, hooks)
+	}
+	if recs := api.requested(t); len(recs) != payments {
+		t.Errorf("%d records on payments.requested, want %d", len(recs), payments)
 	}
 }

@@ -71,7 +71,9 @@ func (s *Server) paymentRoute() http.Handler {
 		}
 		produce := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			err := s.produce(r.Context(), rec)
+			// Not cut short by a client that hangs up: the record may be on its way, and
+			// a server error lets the key go.
+			err := s.produce(context.WithoutCancel(r.Context()), rec)
 			s.metrics.step(stepProduce, start)
 			if err != nil {
 				s.unavailable(w, "accepting payment", err)

@@ -14,6 +14,7 @@ ALTER TABLE idempotency_answers ADD COLUMN created_at timestamptz NOT NULL DEFAU
 CREATE INDEX idempotency_answers_created ON idempotency_answers USING brin (created_at);
 
 -- +goose Down
+-- Stop the ingress first: a payment key still in flight (no answer yet) comes back free.
 DROP INDEX idempotency_answers_created;
 ALTER TABLE idempotency_answers DROP COLUMN created_at;
 -- Keys held only by status rows go back to idempotency_keys, so their retries still replay.
