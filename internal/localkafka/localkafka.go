@@ -7,6 +7,8 @@ package localkafka
 import (
 	"fmt"
 	"net"
+	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -21,6 +23,15 @@ type Options struct {
 	Partitions int32
 }
 
+// SweepEvery is how often the broker applies retention and compacts the compacted
+// topics, rather than kfake's hourly default, so what it holds stays bounded by the
+// topics' retention. Both run on the broker's one goroutine, which answers nothing else
+// meanwhile: compacting a minute of the stages' changelogs at 2,500 payments/s took 0.7 s
+// of CPU (a 70-second profile), and in a 10-minute run with a sweep every minute, seven
+// seconds passed with no request accepted and no outcome, a minute apart. A sweep every
+// ten seconds has a sixth as much to do.
+const SweepEvery = 10 * time.Second
+
 // Start starts the broker; Close the cluster to stop it and flush its state.
 func Start(opts Options) (*kfake.Cluster, error) {
 	// Listening ourselves lets the broker bind any configured interface, not only the
@@ -32,9 +43,7 @@ func Start(opts Options) (*kfake.Cluster, error) {
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
-		// Apply retention (and compaction) every minute rather than every hour, so what the
-		// broker holds stays bounded by the topics' retention.
-		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "60000"}),
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(SweepEvery.Milliseconds(), 10)}),
 	}
 	if opts.Partitions > 0 {
 		kopts = append(kopts, kfake.DefaultNumPartitions(int(opts.Partitions)))
