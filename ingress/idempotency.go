@@ -142,6 +142,7 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 		ctx := r.Context()
 
 		deadline := time.Now().Add(inFlightWait)
+		misses := 0
 		for {
 			claimed, err := claim(ctx, ch, key, hash)
 			if err != nil {
@@ -160,11 +161,14 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 				Scan(&storedHash, &done, &status, &contentType, &stored, &abandoned)
 			if errors.Is(err, pgx.ErrNoRows) {
 				// The first request failed and let go of the key: run this one. A key
-				// neither claimable nor found would come back here at once; the deadline
-				// ends that.
+				// neither claimable nor found would come back here at once: after the
+				// first miss the loop waits between tries, and the deadline ends it.
 				if time.Now().After(deadline) {
 					s.unavailable(w, "claiming idempotency key", errors.New("the key is neither free nor held"))
 					return
+				}
+				if misses++; misses > 1 {
+					time.Sleep(25 * time.Millisecond)
 				}
 				continue
 			}

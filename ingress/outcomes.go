@@ -208,10 +208,7 @@ func (s *Server) outcomeEvents(ctx context.Context, hooked []string, done []appl
 		p := a.p
 		p.Type, p.Currency, p.SourceWalletID, p.DestinationWalletID, p.Reference, p.CreatedAt =
 			r.Type, r.Currency, r.SourceWalletID, r.DestinationWalletID, r.Reference, r.CreatedAt
-		p.Amount = amount.StringFixed(s.exponent(p.Currency))
-		var d struct{ Fees, Rewards, Decisions json.RawMessage }
-		_ = json.Unmarshal(a.detail, &d)
-		p.Fees, p.Rewards, p.Decisions = orEmpty(d.Fees), orEmpty(d.Rewards), orEmpty(d.Decisions)
+		s.fill(&p, amount, a.detail)
 		payload, err := json.Marshal(map[string]any{"type": "payment." + p.Status, "event_id": a.event, "payment": p})
 		if err != nil {
 			return nil, err

@@ -221,13 +221,17 @@ func (s *Server) loadPayment(ctx context.Context, id, channelKey string) (Paymen
 		return Payment{}, err
 	}
 	p.ReasonCode, p.SourceWalletID, p.DestinationWalletID, p.Reference = deref(reason), deref(src), deref(dst), deref(ref)
+	s.fill(&p, amount, detail)
+	return p, nil
+}
+
+// fill completes the API's view of a payment with its amount, in its currency's digits,
+// and what its outcome's detail holds (outcomeDetail; empty lists before an outcome).
+func (s *Server) fill(p *Payment, amount decimal.Decimal, detail []byte) {
 	p.Amount = amount.StringFixed(s.exponent(p.Currency))
-	var d struct {
-		Fees, Rewards, Decisions json.RawMessage
-	}
+	var d struct{ Fees, Rewards, Decisions json.RawMessage }
 	_ = json.Unmarshal(detail, &d)
 	p.Fees, p.Rewards, p.Decisions = orEmpty(d.Fees), orEmpty(d.Rewards), orEmpty(d.Decisions)
-	return p, nil
 }
 
 func orEmpty(m json.RawMessage) json.RawMessage {
