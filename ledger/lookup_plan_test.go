@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paystream/paystream/internal/testenv"
 )
@@ -31,6 +32,21 @@ func TestStoredPostingsAreProbedByKey(t *testing.T) {
 	plan := testenv.Plan(t, db.Pool, storedPostingsSQL, textArray(ids))
 	if strings.Contains(plan, "Seq Scan on postings") || !strings.Contains(plan, "postings_pkey") {
 		t.Fatalf("stored postings not looked up by key:\n%s", plan)
+	}
+	// The posting transaction runs it on a generic plan, under its settings.
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, postingSettings); err != nil {
+		t.Fatal(err)
+	}
+	plan = testenv.GenericPlan(t, tx, storedPostingsSQL, textArray(ids))
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plan, "Seq Scan on postings") || !strings.Contains(plan, "postings_pkey") {
+		t.Fatalf("stored postings not looked up by key on a generic plan:\n%s", plan)
 	}
 	b := &pgx.Batch{}
 	b.Queue(storedPostingsSQL, textArray(ids))
@@ -62,7 +78,7 @@ func TestStoredPostingsAreProbedByKey(t *testing.T) {
 
 // A posting transaction locks, checks and writes its balance rows by key: under its
 // settings no statement passes over a whole table or hashes one, however small the
-// planner thinks the pass would be.
+// planner thinks the pass would be, on a plan made with the parameters or without.
 func TestPostingTransactionProbesKeys(t *testing.T) {
 	f := newFixture(t)
 	for range 400 {
@@ -96,14 +112,98 @@ func TestPostingTransactionProbesKeys(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for name, plan := range map[string]string{
-		"locking balances": testenv.Plan(t, tx, lockBalances, intArray(accts), intArray([]int64{}), intArray([]int64{})),
-		"reading flags":    testenv.Plan(t, tx, readFlags, intArray(accts)),
-		"writing balances": testenv.Plan(t, tx, updateBalances, textArray(tids), intArray(accts), intArray(shards),
-			textArray(zero), textArray(zero), textArray(zero), textArray(zero), len(tids)),
+	// The transaction runs its statements on generic plans (postingSettings); the custom
+	// plans are checked too, for a session that plans each call.
+	for _, kind := range []struct {
+		name string
+		plan func(testing.TB, testenv.Beginner, string, ...any) string
+	}{
+		{"custom", func(tb testing.TB, db testenv.Beginner, q string, args ...any) string {
+			return testenv.Plan(tb, tx, q, args...)
+		}},
+		{"generic", testenv.GenericPlan},
 	} {
-		if strings.Contains(plan, "Seq Scan") || strings.Contains(plan, "Hash") || !strings.Contains(plan, "_pkey") {
-			t.Errorf("%s does not probe the primary key:\n%s", name, plan)
+		for name, plan := range map[string]string{
+			"locking balances": kind.plan(t, tx, lockBalances, intArray(accts), intArray([]int64{}), intArray([]int64{})),
+			"reading flags":    kind.plan(t, tx, readFlags, intArray(accts)),
+			"writing balances": kind.plan(t, tx, updateBalances, textArray(tids), intArray(accts), intArray(shards),
+				textArray(zero), textArray(zero), textArray(zero), textArray(zero), len(tids)),
+		} {
+			// A row is found by its primary key, or by the ctid it was locked at.
+			byKey := strings.Contains(plan, "_pkey") || strings.Contains(plan, "Tid Scan on account_balances")
+			if strings.Contains(plan, "Seq Scan") || strings.Contains(plan, "Hash") || !byKey {
+				t.Errorf("%s does not probe the primary key on a %s plan:\n%s", name, kind.name, plan)
+			}
+		}
+	}
+}
+
+// The posting transaction plans its statements once a connection: on a session that
+// otherwise plans every call with its parameters (pgpool's default), its balance lock,
+// flag read, stored-postings lookup and balance write run on generic plans.
+func TestPostingTransactionKeepsItsPlans(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg, err := pgxpool.ParseConfig(f.db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	cfg.MaxConns = 1 // the statements' plans are per connection
+	pool, err := pgxpool.NewWithConfig(f.ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l, err := New(f.ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wallets []Account
+	for range 10 {
+		wallets = append(wallets, f.wallet("100"))
+	}
+	const batches = 8
+	for b := range batches {
+		var ps []Posting
+		for i := range 10 {
+			ps = append(ps, f.p2p(fmt.Sprintf("plans-%d-%d", b, i), wallets[i], wallets[(i+1)%10], "1", "0.10", "0.01"))
+		}
+		rs, err := l.PostBatch(f.ctx, ps, BatchOptions{Partition: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Err != nil || r.Status != Posted {
+				t.Fatalf("posting %s: %s, %v", r.PaymentID, r.Status, r.Err)
+			}
+		}
+	}
+	rows, err := pool.Query(f.ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans := map[string][2]int64{}
+	for rows.Next() {
+		var stmt string
+		var generic, custom int64
+		if err := rows.Scan(&stmt, &generic, &custom); err != nil {
+			t.Fatal(err)
+		}
+		plans[stmt] = [2]int64{generic, custom}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for name, sql := range map[string]string{"locking balances": lockBalances, "reading flags": readFlags,
+		"stored postings": storedPostingsSQL, "writing balances": updateBalances} {
+		p, ok := plans[sql]
+		if !ok {
+			t.Errorf("%s: not a prepared statement of the connection", name)
+			continue
+		}
+		if p[0] < batches || p[1] != 0 {
+			t.Errorf("%s ran on %d generic and %d custom plans over %d batches, want generic plans only", name, p[0], p[1], batches)
 		}
 	}
 }

@@ -139,8 +139,9 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
-	b.Queue(storedPostingsSQL, textArray(ids))
 	e.queue(b)
+	// After the locks, under the transaction's settings.
+	b.Queue(storedPostingsSQL, textArray(ids))
 	br := conn.SendBatch(ctx, b)
 	// The digests are computed while the database looks the ids up and takes the locks.
 	for i, p := range ps {
@@ -151,11 +152,8 @@ func (l *Ledger) postBatch(ctx context.Context, ps []Posting, opts BatchOptions)
 	var found map[string]stored
 	if _, err = br.Exec(); err != nil {
 		err = fmt.Errorf("beginning: %w", err)
-	} else {
+	} else if err = e.read(br); err == nil {
 		found, err = readStored(br)
-	}
-	if err == nil {
-		err = e.read(br)
 	}
 	if err != nil {
 		br.Close()
