@@ -51,20 +51,7 @@ func TestCrashMidBatchThenRetry(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	killer := &connKiller{admin: f.db.Pool}
-	cfg, err := pgxpool.ParseConfig(f.db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.Tracer = killer
-	pool, err := pgxpool.NewWithConfig(f.ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	l, err := New(f.ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := f.ledgerOn(func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = killer })
 	var wallets []Account
 	for range 20 {
 		wallets = append(wallets, f.wallet("100"))
@@ -135,22 +122,10 @@ func (batchEditor) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDa
 // connection back out of the transaction or had it destroyed.
 func probeLedger(t *testing.T, f *fixture, edit func(*pgx.Batch)) (*Ledger, *pgxpool.Pool) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(f.db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 1
-	cfg.ConnConfig.Tracer = batchEditor{edit}
-	pool, err := pgxpool.NewWithConfig(f.ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	l, err := New(f.ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l, pool
+	return f.ledgerOn(func(cfg *pgxpool.Config) {
+		cfg.MaxConns = 1
+		cfg.ConnConfig.Tracer = batchEditor{edit}
+	})
 }
 
 func backendPID(t *testing.T, f *fixture, pool *pgxpool.Pool) int {

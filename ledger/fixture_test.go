@@ -7,12 +7,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/paystream/paystream/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// ledgerOn opens a ledger on a pool of its own to the fixture's database, configured by
+// configure (a tracer, a dialer, a single connection), closed when the test ends.
+func (f *fixture) ledgerOn(configure func(*pgxpool.Config)) (*Ledger, *pgxpool.Pool) {
+	f.t.Helper()
+	cfg, err := pgxpool.ParseConfig(f.db.URL)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	configure(cfg)
+	pool, err := pgxpool.NewWithConfig(f.ctx, cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(pool.Close)
+	l, err := New(f.ctx, pool)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return l, pool
+}
 
 // fixture is a subsidiary with its system accounts on a fresh database.
 type fixture struct {

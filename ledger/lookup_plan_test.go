@@ -144,21 +144,10 @@ func TestPostingTransactionProbesKeys(t *testing.T) {
 func TestPostingTransactionKeepsItsPlans(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	cfg, err := pgxpool.ParseConfig(f.db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
-	cfg.MaxConns = 1 // the statements' plans are per connection
-	pool, err := pgxpool.NewWithConfig(f.ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	l, err := New(f.ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, pool := f.ledgerOn(func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+		cfg.MaxConns = 1 // the statements' plans are per connection
+	})
 	var wallets []Account
 	for range 10 {
 		wallets = append(wallets, f.wallet("100"))

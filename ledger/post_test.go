@@ -345,24 +345,13 @@ func TestPostBatchTakesTwoRoundTrips(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	var writes atomic.Int32
-	cfg, err := pgxpool.ParseConfig(f.db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dial := cfg.ConnConfig.DialFunc
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		return writeCounter{c, &writes}, err
-	}
-	pool, err := pgxpool.NewWithConfig(f.ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	l, err := New(f.ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := f.ledgerOn(func(cfg *pgxpool.Config) {
+		dial := cfg.ConnConfig.DialFunc
+		cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			return writeCounter{c, &writes}, err
+		}
+	})
 	alice, bob := f.wallet("100"), f.wallet("0")
 	for i := range 3 {
 		writes.Store(0)
