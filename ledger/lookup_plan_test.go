@@ -116,17 +116,15 @@ func TestPostingTransactionProbesKeys(t *testing.T) {
 	// plans are checked too, for a session that plans each call.
 	for _, kind := range []struct {
 		name string
-		plan func(testing.TB, testenv.Beginner, string, ...any) string
+		plan func(query string, args ...any) string
 	}{
-		{"custom", func(tb testing.TB, db testenv.Beginner, q string, args ...any) string {
-			return testenv.Plan(tb, tx, q, args...)
-		}},
-		{"generic", testenv.GenericPlan},
+		{"custom", func(q string, args ...any) string { return testenv.Plan(t, tx, q, args...) }},
+		{"generic", func(q string, args ...any) string { return testenv.GenericPlan(t, tx, q, args...) }},
 	} {
 		for name, plan := range map[string]string{
-			"locking balances": kind.plan(t, tx, lockBalances, intArray(accts), intArray([]int64{}), intArray([]int64{})),
-			"reading flags":    kind.plan(t, tx, readFlags, intArray(accts)),
-			"writing balances": kind.plan(t, tx, updateBalances, textArray(tids), intArray(accts), intArray(shards),
+			"locking balances": kind.plan(lockBalances, intArray(accts), intArray([]int64{}), intArray([]int64{})),
+			"reading flags":    kind.plan(readFlags, intArray(accts)),
+			"writing balances": kind.plan(updateBalances, textArray(tids), intArray(accts), intArray(shards),
 				textArray(zero), textArray(zero), textArray(zero), textArray(zero), len(tids)),
 		} {
 			// A row is found by its primary key, or by the ctid it was locked at.
