@@ -175,6 +175,15 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 		return s, err
 	}
 	s.nTopics = len(rep.Created) + len(rep.Existing)
+	if s.kafka != nil {
+		var fixed []string
+		if rep, fixed, err = topics.KeepCompacted(ctx, kadm.NewClient(s.client), rep); err != nil {
+			return s, err
+		}
+		if len(fixed) > 0 {
+			a.log.Info("compacted topics now keep their values for good (retention.ms -1)", "topics", fixed)
+		}
+	}
 	for _, d := range rep.Diffs {
 		a.log.Warn("topic differs from the catalog", "topic", d.Topic, "setting", d.What, "have", d.Have, "want", d.Want)
 	}

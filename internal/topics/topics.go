@@ -138,3 +138,35 @@ func configDiffs(ctx context.Context, adm *kadm.Client, names []string, specs []
 	}
 	return diffs, nil
 }
+
+// KeepCompacted sets retention.ms to -1 on the compacted topics among rep's differences
+// that still carry a time retention, and returns rep without those differences. Topics
+// created before the catalog said -1 have the broker's default, which the embedded broker
+// applies to compacted topics too (see catalog.Spec.Configs); `paystream dev` repairs its
+// own broker's topics with this, while an operator's cluster is only reported on.
+func KeepCompacted(ctx context.Context, adm *kadm.Client, rep Report) (Report, []string, error) {
+	var fixed []string
+	kept := rep.Diffs[:0:0]
+	for _, d := range rep.Diffs {
+		s, err := catalog.Lookup(d.Topic)
+		if err != nil || s.Cleanup != catalog.CleanupCompact || d.What != "retention.ms" {
+			kept = append(kept, d)
+			continue
+		}
+		fixed = append(fixed, d.Topic)
+	}
+	if len(fixed) == 0 {
+		return rep, nil, nil
+	}
+	resps, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("-1")}}, fixed...)
+	if err != nil {
+		return rep, nil, fmt.Errorf("keeping compacted topics' values: %w", err)
+	}
+	for _, r := range resps {
+		if r.Err != nil {
+			return rep, nil, fmt.Errorf("keeping the values of %s: %w %s", r.Name, r.Err, r.ErrMessage)
+		}
+	}
+	rep.Diffs = kept
+	return rep, fixed, nil
+}

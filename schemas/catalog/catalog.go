@@ -70,15 +70,15 @@ type Spec struct {
 
 // Configs returns the topic-level Kafka configuration of s.
 func (s Spec) Configs() map[string]string {
-	c := map[string]string{"cleanup.policy": s.Cleanup}
-	if s.Cleanup == CleanupDelete {
-		ms := int64(-1)
-		if s.Retention > 0 {
-			ms = s.Retention.Milliseconds()
-		}
-		c["retention.ms"] = strconv.FormatInt(ms, 10)
+	// A compacted topic keeps every key's last value for good. Kafka ignores retention.ms
+	// under cleanup.policy=compact, but the embedded broker applies it to every topic, with
+	// a 7-day default: without -1 it dropped the changelog value of a wallet quiet for a
+	// week, and the wallet's risk counters with it.
+	ms := int64(-1)
+	if s.Cleanup == CleanupDelete && s.Retention > 0 {
+		ms = s.Retention.Milliseconds()
 	}
-	return c
+	return map[string]string{"cleanup.policy": s.Cleanup, "retention.ms": strconv.FormatInt(ms, 10)}
 }
 
 // Retention of the stream topics: long enough to replay a week for reconciliation.

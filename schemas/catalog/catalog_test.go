@@ -19,6 +19,9 @@ func TestTopicsAreUniqueAndConfigured(t *testing.T) {
 		if s.Cleanup == CleanupDelete && c["retention.ms"] == "" {
 			t.Errorf("%s: delete topic without retention.ms", s.Name)
 		}
+		if s.Cleanup == CleanupCompact && c["retention.ms"] != "-1" {
+			t.Errorf("%s: compacted topic with retention.ms %q, want -1 (kept for good)", s.Name, c["retention.ms"])
+		}
 		if s.DLQ != strings.HasSuffix(string(s.Name), DLQSuffix) {
 			t.Errorf("%s: DLQ flag %v does not match its name", s.Name, s.DLQ)
 		}
