@@ -47,6 +47,16 @@ type Config struct {
 	StayOnStop bool
 	// KafkaOptions are extra client options (TLS, SASL, logging) applied to every client.
 	KafkaOptions []kgo.Opt
+	// TrimChangelogs has each stateful hop, once a partition's changelog has taken more
+	// transactions than the partition's state has keys, rewrite that state into the
+	// changelog and delete the changelog before the copy. It is for the embedded broker,
+	// whose compaction keeps every transaction marker of a producer that has any live
+	// record, so the changelog and each compaction grow with the transactions. Kafka drops
+	// those markers itself and refuses to delete records from a compacted topic: leave it
+	// off there. Default false.
+	TrimChangelogs bool
+	// trimFloor replaces minTrimTxns in tests, which run too few transactions to reach it.
+	trimFloor int
 }
 
 // Defaults of Config.

@@ -20,22 +20,50 @@ import (
 // open transaction belongs to a previous owner that crashed or was fenced: it will abort
 // (fencing, or the transaction timeout), never commit. Reading only to a last stable offset
 // held back by such a transaction could miss a later owner's committed writes behind it.
+//
+// A trimmed changelog (Config.TrimChangelogs) may lose its head while we read it: the
+// reader then skips to the new start, and a value read before the jump could have been
+// deleted by a tombstone in the skipped part. The copy the new start begins with holds
+// every live key, so the read is simply made again from there.
 func restoreChangelog(ctx context.Context, brokers []string, extra []kgo.Opt, adm *kadm.Client,
 	topic catalog.Topic, partition int32) (map[string][]byte, error) {
+	for {
+		state, first, err := readChangelog(ctx, brokers, extra, adm, topic, partition)
+		if err != nil || first < 0 {
+			return state, err
+		}
+		starts, err := adm.ListStartOffsets(ctx, string(topic))
+		if err != nil {
+			return nil, fmt.Errorf("listing start offsets of %s: %w", topic, err)
+		}
+		s, ok := starts.Lookup(string(topic), partition)
+		if !ok || s.Err != nil {
+			return nil, fmt.Errorf("listing start offsets of %s/%d: %w", topic, partition, errors.Join(s.Err, errors.New("partition missing")))
+		}
+		if s.Offset <= first {
+			return state, nil
+		}
+	}
+}
+
+// readChangelog reads the partition once and returns its state and the first offset read
+// (-1 when it read nothing).
+func readChangelog(ctx context.Context, brokers []string, extra []kgo.Opt, adm *kadm.Client,
+	topic catalog.Topic, partition int32) (map[string][]byte, int64, error) {
 	var end int64
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		hw, err := adm.ListEndOffsets(ctx, string(topic))
 		if err != nil {
-			return nil, fmt.Errorf("listing end offsets of %s: %w", topic, err)
+			return nil, -1, fmt.Errorf("listing end offsets of %s: %w", topic, err)
 		}
 		lso, err := adm.ListCommittedOffsets(ctx, string(topic))
 		if err != nil {
-			return nil, fmt.Errorf("listing stable offsets of %s: %w", topic, err)
+			return nil, -1, fmt.Errorf("listing stable offsets of %s: %w", topic, err)
 		}
 		h, ok1 := hw.Lookup(string(topic), partition)
 		l, ok2 := lso.Lookup(string(topic), partition)
 		if !ok1 || !ok2 || h.Err != nil || l.Err != nil {
-			return nil, fmt.Errorf("listing offsets of %s/%d: %w", topic, partition,
+			return nil, -1, fmt.Errorf("listing offsets of %s/%d: %w", topic, partition,
 				errors.Join(h.Err, l.Err, errors.New("partition missing: is the changelog created with at least as many partitions as the input?")))
 		}
 		if l.Offset >= h.Offset {
@@ -44,13 +72,13 @@ func restoreChangelog(ctx context.Context, brokers []string, extra []kgo.Opt, ad
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for open transactions on %s/%d: %w", topic, partition, ctx.Err())
+			return nil, -1, fmt.Errorf("waiting for open transactions on %s/%d: %w", topic, partition, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
 	state := map[string][]byte{}
 	if end == 0 {
-		return state, nil
+		return state, -1, nil
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, extra...),
 		kgo.SeedBrokers(brokers...),
@@ -61,21 +89,25 @@ func restoreChangelog(ctx context.Context, brokers []string, extra []kgo.Opt, ad
 		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
-		return nil, fmt.Errorf("creating changelog reader: %w", err)
+		return nil, -1, fmt.Errorf("creating changelog reader: %w", err)
 	}
 	defer cl.Close()
+	first := int64(-1)
 	for {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("reading %s/%d: %w", topic, partition, err)
+			return nil, -1, fmt.Errorf("reading %s/%d: %w", topic, partition, err)
 		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
 		if ferr != nil {
-			return nil, fmt.Errorf("reading %s/%d: %w", topic, partition, ferr)
+			return nil, -1, fmt.Errorf("reading %s/%d: %w", topic, partition, ferr)
 		}
 		done := false
 		fs.EachRecord(func(r *kgo.Record) {
+			if first < 0 {
+				first = r.Offset
+			}
 			if r.Offset >= end-1 {
 				done = true
 			}
@@ -89,7 +121,7 @@ func restoreChangelog(ctx context.Context, brokers []string, extra []kgo.Opt, ad
 			}
 		})
 		if done {
-			return state, nil
+			return state, first, nil
 		}
 	}
 }

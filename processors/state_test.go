@@ -3,9 +3,12 @@ package processors
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/paystream/paystream/schemas/catalog"
 )
@@ -54,8 +57,20 @@ func checkCounts(t testing.TB, out []msg, produced map[string]int) {
 	}
 }
 
+// With TrimChangelogs the changelog loses its head every 25 transactions or so (the keys
+// of a partition), in the middle of the kills and the rebalance; the counts must come out
+// the same.
 func TestStateSurvivesKillsRestartsAndRebalance(t *testing.T) {
 	t.Parallel()
+	for _, trim := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trim %v", trim), func(t *testing.T) {
+			t.Parallel()
+			testStateSurvives(t, trim)
+		})
+	}
+}
+
+func testStateSurvives(t *testing.T, trim bool) {
 	c := newCluster(t, 4)
 	c.topics(t, []catalog.Topic{topicIn, topicOut}, groupA)
 	m := testMetrics(t)
@@ -70,7 +85,11 @@ func TestStateSurvivesKillsRestartsAndRebalance(t *testing.T) {
 		}
 	})
 	produced := c.produce(t, topicIn, 20_000, 100, nil)
-	cfgA, cfgB := testConfig(c, "worker-a", 300), testConfig(c, "worker-b", 300)
+	// Batches of 100 give each partition's changelog more transactions than its 25 keys
+	// between the kills.
+	cfgA, cfgB := testConfig(c, "worker-a", 100), testConfig(c, "worker-b", 100)
+	cfgA.TrimChangelogs, cfgB.TrimChangelogs = trim, trim
+	cfgA.trimFloor, cfgB.trimFloor = 8, 8
 
 	a := start(cfgA, hop, m, quietLog())
 	for k := range 3 {
@@ -99,7 +118,18 @@ func TestStateSurvivesKillsRestartsAndRebalance(t *testing.T) {
 
 	checkCounts(t, decodeAll(t, c.readAll(t, topicOut)), produced)
 
-	// The compacted changelog holds every wallet's final count.
+	// Trimming deleted the head of every changelog partition; the rest holds the state.
+	starts, err := kadm.NewClient(c.k.Client(t)).ListStartOffsets(context.Background(), string(groupA.Changelog()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts.Each(func(o kadm.ListedOffset) {
+		if trimmed := o.Offset > 0; trimmed != trim {
+			t.Errorf("changelog partition %d starts at %d; trimming %v", o.Partition, o.Offset, trim)
+		}
+	})
+
+	// The changelog holds every wallet's final count.
 	final := map[string]uint64{}
 	for _, r := range c.readAll(t, groupA.Changelog()) {
 		final[string(r.Key)] = binary.BigEndian.Uint64(r.Value)

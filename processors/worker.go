@@ -29,6 +29,7 @@ type worker struct {
 	m     *Metrics
 	log   *slog.Logger
 	store *store
+	trim  *trimmer
 
 	mu     sync.Mutex
 	sess   *kgo.GroupTransactSession
@@ -60,7 +61,8 @@ func newWorker(cfg Config, hop Hop, codec Codec, m *Metrics, log *slog.Logger) *
 	cfg = cfg.withDefaults()
 	return &worker{cfg: cfg, hop: hop, codec: codec, m: m,
 		log:   log.With("hop", hop.Name(), "instance", cfg.InstanceID),
-		store: newStore(cfg.MaxStateKeyBytes, cfg.MaxStateValueBytes), topUpWait: topUpWait}
+		store: newStore(cfg.MaxStateKeyBytes, cfg.MaxStateValueBytes), trim: newTrimmer(cfg.TrimChangelogs, cfg.trimFloor),
+		topUpWait: topUpWait}
 }
 
 func (w *worker) txnID() string { return string(w.hop.Group().TxnPrefix()) + w.cfg.InstanceID }
@@ -352,6 +354,7 @@ func (w *worker) applyEvents(ctx context.Context) error {
 		w.evMu.Unlock()
 		for _, p := range ev.partitions {
 			w.store.drop(p)
+			w.trim.drop(p)
 			if !ev.assigned {
 				w.m.consumerLag.DeleteLabelValues(w.hop.Name(), string(w.hop.Input()), strconv.Itoa(int(p)))
 				continue
@@ -423,6 +426,14 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	// Produce outlives a stop request: the batch is finished or aborted as a whole.
 	produceCtx := context.WithoutCancel(ctx)
 	produce := func(r *kgo.Record) { sess.Produce(produceCtx, r, promise.Promise()) }
+	copied := w.trim.copyDue(w.store, w.changelogOf, func(r *kgo.Record, then func(*kgo.Record, error)) {
+		p := promise.Promise()
+		if then == nil {
+			sess.Produce(produceCtx, r, p)
+			return
+		}
+		sess.Produce(produceCtx, r, func(r *kgo.Record, err error) { then(r, err); p(r, err) })
+	})
 	t := newTally()
 	transient := w.process(ctx, recs, produce, t)
 	if transient == nil {
@@ -444,6 +455,9 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	w.m.txnLatency.WithLabelValues(w.hop.Name(), result).Observe(time.Since(start).Seconds())
 	if committed {
 		w.store.commit()
+		if err := w.trim.deleteBefore(endCtx, w.adm, copied, w.changelogOf); err != nil {
+			w.log.Warn("trimming changelogs; left for the next copy", "err", err)
+		}
 		t.publish(w.m)
 		w.m.batchSize.WithLabelValues(w.hop.Name()).Observe(float64(len(recs)))
 		w.backoff = 0
@@ -683,9 +697,14 @@ func (w *worker) deadLetter(stage string, topic catalog.Topic, key, value []byte
 	t.dlq[[2]string{stage, string(topic.DLQ())}]++
 }
 
+func (w *worker) changelogOf(k stateKey) string {
+	return string(w.hop.Stages[k.stage].Group.Changelog())
+}
+
 // produceChangelog writes the transaction's last value of every key it changed.
 func (w *worker) produceChangelog(produce func(*kgo.Record)) {
 	for k, writes := range w.store.txn {
+		w.trim.wrote(k)
 		topic := string(w.hop.Stages[k.stage].Group.Changelog())
 		for key, v := range writes {
 			produce(&kgo.Record{Topic: topic, Partition: k.partition, Key: []byte(key), Value: v})

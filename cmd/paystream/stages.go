@@ -114,6 +114,10 @@ func runStages(ctx context.Context, a *app, brokers []string, pool *pgxpool.Pool
 		return err
 	}
 	cfg := processors.Config{Brokers: brokers, InstanceID: instanceID(a), BatchSize: a.cfg.BatchSize, Fuse: a.cfg.FuseStages}
+	// The embedded broker keeps every transaction marker of a compacted changelog, so its
+	// sweep re-read them all and stalled the broker longer each time: 125 ms 14 s into a
+	// run at 2,500/s, 223 ms at 54 s.
+	cfg.TrimChangelogs = a.cfg.EmbeddedKafka()
 	hops, err := stages.Plan(names, cfg.Fuse)
 	if err != nil {
 		return err
