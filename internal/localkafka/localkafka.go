@@ -21,16 +21,22 @@ type Options struct {
 	Addr string
 	// Partitions is the default partition count of auto-created topics.
 	Partitions int32
+	// SweepEvery replaces the package's SweepEvery when positive.
+	SweepEvery time.Duration
 }
 
 // SweepEvery is how often the broker applies retention and compacts the compacted
 // topics, rather than kfake's hourly default, so what it holds stays bounded by the
 // topics' retention. Both run on the broker's one goroutine, which answers nothing else
-// meanwhile: compacting a minute of the stages' changelogs at 2,500 payments/s took 0.7 s
-// of CPU (a 70-second profile), and in a 10-minute run with a sweep every minute, seven
-// seconds passed with no request accepted and no outcome, a minute apart. A sweep every
-// ten seconds has a sixth as much to do.
-const SweepEvery = 10 * time.Second
+// meanwhile. Compaction used to grow with the run, for kfake keeps every transaction
+// marker of a compacted changelog: at 2,500 payments/s a sweep every minute left seven
+// seconds with no request accepted and no outcome in a 10-minute run, and a sweep every
+// 10 s stalled the broker 125 ms at 14 s and 223 ms at 54 s. The stage runner now trims
+// the changelogs it writes to this broker (processors.Config.TrimChangelogs), which keeps
+// a compaction to a few seconds of transactions whenever it runs. At that rate a sweep
+// every 10 s then stalled the broker 42–58 ms each time; one a minute stalls it once,
+// 74 ms in the same test, and keeps records at most a minute past their retention.
+const SweepEvery = time.Minute
 
 // Start starts the broker; Close the cluster to stop it and flush its state.
 func Start(opts Options) (*kfake.Cluster, error) {
@@ -40,10 +46,14 @@ func Start(opts Options) (*kfake.Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded Kafka cannot listen on %s (is another paystream dev running? set --kafka-addr): %w", opts.Addr, err)
 	}
+	sweep := SweepEvery
+	if opts.SweepEvery > 0 {
+		sweep = opts.SweepEvery
+	}
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
-		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(SweepEvery.Milliseconds(), 10)}),
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(sweep.Milliseconds(), 10)}),
 	}
 	if opts.Partitions > 0 {
 		kopts = append(kopts, kfake.DefaultNumPartitions(int(opts.Partitions)))

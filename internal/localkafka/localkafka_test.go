@@ -13,7 +13,8 @@ import (
 // kfake's hourly default.
 func TestRetentionIsAppliedEverySweep(t *testing.T) {
 	t.Parallel()
-	c, err := Start(Options{Addr: "127.0.0.1:0"})
+	const sweep = 500 * time.Millisecond
+	c, err := Start(Options{Addr: "127.0.0.1:0", SweepEvery: sweep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +24,7 @@ func TestRetentionIsAppliedEverySweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*SweepEvery)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*sweep)
 	defer cancel()
 	adm := kadm.NewClient(cl)
 	retention := "1000"
@@ -44,7 +45,7 @@ func TestRetentionIsAppliedEverySweep(t *testing.T) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("records still kept %v after they expired (start offsets %v, %v)", 4*SweepEvery, starts, err)
+			t.Fatalf("records still kept %v after they expired (start offsets %v, %v)", 4*sweep, starts, err)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
