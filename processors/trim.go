@@ -3,7 +3,6 @@ package processors
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,9 +21,6 @@ type trimmer struct {
 	on     bool
 	floor  int              // transactions a copy waits for at least
 	writes map[stateKey]int // transactions that wrote the state's changelog since its copy
-
-	mu      sync.Mutex
-	anchors map[stateKey]int64 // offset of this transaction's first copied record, per state
 }
 
 // minTrimTxns keeps a small state from being copied after every few transactions.
@@ -34,7 +30,7 @@ func newTrimmer(on bool, floor int) *trimmer {
 	if floor <= 0 {
 		floor = minTrimTxns
 	}
-	return &trimmer{on: on, floor: floor, writes: map[stateKey]int{}, anchors: map[stateKey]int64{}}
+	return &trimmer{on: on, floor: floor, writes: map[stateKey]int{}}
 }
 
 // wrote counts a transaction that writes the changelog of k.
@@ -52,59 +48,52 @@ func (t *trimmer) drop(partition int32) {
 	}
 }
 
+// copied is a state whose committed state a transaction copied; first is the copy's first
+// record, whose offset the producer sets once the broker has it.
+type copied struct {
+	key   stateKey
+	first *kgo.Record
+}
+
 // copyDue produces the committed state of every state whose copy is due to its changelog
-// partition, and returns those states. It must run before the transaction's own
-// changelog writes, which then follow the copy in each partition.
-func (t *trimmer) copyDue(s *store, topicOf func(stateKey) string,
-	produce func(*kgo.Record, func(*kgo.Record, error))) []stateKey {
+// partition, and returns those copies. It must run before the transaction's own changelog
+// writes, which then follow the copy in each partition.
+func (t *trimmer) copyDue(s *store, topicOf func(stateKey) string, produce func(*kgo.Record)) []copied {
 	if !t.on {
 		return nil
 	}
-	clear(t.anchors)
-	var copied []stateKey
+	var cs []copied
 	for k, n := range t.writes {
 		state := s.committed[k]
 		if n < max(len(state), t.floor) || len(state) == 0 {
 			continue // an empty state has no record to anchor the deletion on
 		}
-		copied = append(copied, k)
-		first := true
+		c := copied{key: k}
 		for key, v := range state {
 			r := &kgo.Record{Topic: topicOf(k), Partition: k.partition, Key: []byte(key), Value: v}
-			if !first {
-				produce(r, nil)
-				continue
+			if c.first == nil {
+				c.first = r
 			}
-			first = false
-			produce(r, func(r *kgo.Record, err error) {
-				if err == nil {
-					t.mu.Lock()
-					t.anchors[k] = r.Offset
-					t.mu.Unlock()
-				}
-			})
+			produce(r)
 		}
+		cs = append(cs, c)
 	}
-	return copied
+	return cs
 }
 
 // deleteBefore deletes each copied state's changelog partition up to its copy, once the
-// transaction that wrote the copy has committed, and starts counting afresh. A deletion
-// that fails is left to the next copy: nothing depends on it but the size of the log.
-func (t *trimmer) deleteBefore(ctx context.Context, adm *kadm.Client, copied []stateKey,
-	topicOf func(stateKey) string) error {
-	if len(copied) == 0 {
+// transaction that wrote the copy has committed (so every record of it has its offset),
+// and starts counting afresh. A deletion that fails is left to the next copy: nothing
+// depends on it but the size of the log.
+func (t *trimmer) deleteBefore(ctx context.Context, adm *kadm.Client, cs []copied) error {
+	if len(cs) == 0 {
 		return nil
 	}
-	t.mu.Lock()
 	var os kadm.Offsets
-	for _, k := range copied {
-		t.writes[k] = 0
-		if at, ok := t.anchors[k]; ok {
-			os.Add(kadm.Offset{Topic: topicOf(k), Partition: k.partition, At: at})
-		}
+	for _, c := range cs {
+		t.writes[c.key] = 0
+		os.Add(kadm.Offset{Topic: c.first.Topic, Partition: c.first.Partition, At: c.first.Offset})
 	}
-	t.mu.Unlock()
 	resps, err := adm.DeleteRecords(ctx, os)
 	if err != nil {
 		return err

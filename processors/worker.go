@@ -426,14 +426,7 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	// Produce outlives a stop request: the batch is finished or aborted as a whole.
 	produceCtx := context.WithoutCancel(ctx)
 	produce := func(r *kgo.Record) { sess.Produce(produceCtx, r, promise.Promise()) }
-	copied := w.trim.copyDue(w.store, w.changelogOf, func(r *kgo.Record, then func(*kgo.Record, error)) {
-		p := promise.Promise()
-		if then == nil {
-			sess.Produce(produceCtx, r, p)
-			return
-		}
-		sess.Produce(produceCtx, r, func(r *kgo.Record, err error) { then(r, err); p(r, err) })
-	})
+	copies := w.trim.copyDue(w.store, w.changelogOf, produce)
 	t := newTally()
 	transient := w.process(ctx, recs, produce, t)
 	if transient == nil {
@@ -455,7 +448,7 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 	w.m.txnLatency.WithLabelValues(w.hop.Name(), result).Observe(time.Since(start).Seconds())
 	if committed {
 		w.store.commit()
-		if err := w.trim.deleteBefore(endCtx, w.adm, copied, w.changelogOf); err != nil {
+		if err := w.trim.deleteBefore(endCtx, w.adm, copies); err != nil {
 			w.log.Warn("trimming changelogs; left for the next copy", "err", err)
 		}
 		t.publish(w.m)
@@ -705,7 +698,7 @@ func (w *worker) changelogOf(k stateKey) string {
 func (w *worker) produceChangelog(produce func(*kgo.Record)) {
 	for k, writes := range w.store.txn {
 		w.trim.wrote(k)
-		topic := string(w.hop.Stages[k.stage].Group.Changelog())
+		topic := w.changelogOf(k)
 		for key, v := range writes {
 			produce(&kgo.Record{Topic: topic, Partition: k.partition, Key: []byte(key), Value: v})
 		}
