@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,7 +157,7 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 		s.kafka, err = localkafka.Start(localkafka.Options{
 			DataDir:    filepath.Join(s.dataDir, "kafka"),
 			Addr:       a.cfg.KafkaAddr,
-			Partitions: int32(a.cfg.Partitions),
+			Partitions: int32(a.cfg.TopicPartitions()),
 		})
 		if err != nil {
 			return s, err
@@ -170,7 +171,7 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 	if s.kafka != nil {
 		topicOpts = append(topicOpts, topics.Retention(d.Retention))
 	}
-	rep, err := topics.Ensure(ctx, kadm.NewClient(s.client), int32(a.cfg.Partitions), -1, topicOpts...)
+	rep, err := topics.Ensure(ctx, kadm.NewClient(s.client), int32(a.cfg.TopicPartitions()), -1, topicOpts...)
 	if err != nil {
 		return s, err
 	}
@@ -183,6 +184,11 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 		if len(fixed) > 0 {
 			a.log.Info("compacted topics now keep their values for good (retention.ms -1)", "topics", fixed)
 		}
+	}
+	if a.cfg.Partitions == 0 {
+		// Unasked, topics an earlier dev created keep their partition count: partitions
+		// only ever grow, and growing them would move wallets to other partitions.
+		rep.Diffs = slices.DeleteFunc(rep.Diffs, func(d topics.Diff) bool { return d.What == "partitions" })
 	}
 	for _, d := range rep.Diffs {
 		a.log.Warn("topic differs from the catalog", "topic", d.Topic, "setting", d.What, "have", d.Have, "want", d.Want)

@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/ingress/client"
+	"github.com/paystream/paystream/internal/config"
 	"github.com/paystream/paystream/schemas/catalog"
 )
 
@@ -173,6 +175,14 @@ func TestDevEphemeralIsHealthyAndStopsClean(t *testing.T) {
 
 	dataDir := p.bannerField(t, "data")[0]
 	pid := postmasterPID(t, filepath.Join(dataDir, "pg"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := partitionsOf(t, cl, string(catalog.PaymentsOutcomes)); n != config.EmbeddedPartitions {
+		t.Errorf("the embedded broker's topics have %d partitions, want %d", n, config.EmbeddedPartitions)
+	}
+	cl.Close()
 
 	// The demo channel's credentials sign a real API call.
 	c, err := client.FromFile(filepath.Join(dataDir, "dev-channel.json"))
@@ -226,11 +236,16 @@ func TestDevReusesItsDataFolder(t *testing.T) {
 	ctx := context.Background()
 	topic := string(catalog.PaymentsRequested)
 
-	p := startDevProcess(t, "--data", dir)
+	// An explicit partition count is what the topics are made with; a later start
+	// without one keeps them as they are, silently.
+	p := startDevProcess(t, "--data", dir, "--partitions", "5")
 	p.waitHealthy(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := partitionsOf(t, cl, topic); n != 5 {
+		t.Errorf("%s has %d partitions with --partitions 5", topic, n)
 	}
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("w1"), Value: []byte("kept")}).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -250,6 +265,9 @@ func TestDevReusesItsDataFolder(t *testing.T) {
 	if !strings.Contains(p.output(), "applied=0") {
 		t.Errorf("second start re-applied migrations:\n%s", p.output())
 	}
+	if strings.Contains(p.output(), "differs from the catalog") {
+		t.Errorf("second start without --partitions warns of the topics' partitions:\n%s", p.output())
+	}
 	dbURL, _ = os.ReadFile(urlFile(dir))
 	var n int
 	conn, err := pgx.Connect(ctx, string(dbURL))
@@ -267,6 +285,9 @@ func TestDevReusesItsDataFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	if n := partitionsOf(t, cl, topic); n != 5 {
+		t.Errorf("%s has %d partitions after a restart, want the 5 it was made with", topic, n)
+	}
 	fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	fs := cl.PollFetches(fctx)
@@ -278,6 +299,15 @@ func TestDevReusesItsDataFolder(t *testing.T) {
 	}
 	cl.Close()
 	p.stop(t, os.Interrupt)
+}
+
+func partitionsOf(t *testing.T, cl *kgo.Client, topic string) int {
+	t.Helper()
+	details, err := kadm.NewClient(cl).ListTopics(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(details[topic].Partitions)
 }
 
 func exec1(t *testing.T, url, sql string) {

@@ -32,7 +32,7 @@ func (t topicsCmd) Run(a *app) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
-	rep, err := topics.Ensure(ctx, kadm.NewClient(cl), int32(a.cfg.Partitions), t.Replication)
+	rep, err := topics.Ensure(ctx, kadm.NewClient(cl), int32(a.cfg.TopicPartitions()), t.Replication)
 	if err != nil {
 		return fmt.Errorf("ensuring topics on %v: %w", brokers, err)
 	}

@@ -44,8 +44,9 @@ type Config struct {
 	// Subsidiary is the legal entity new wallets belong to; `paystream dev` seeds it.
 	Subsidiary string `name:"subsidiary" env:"PAYSTREAM_SUBSIDIARY" default:"DEV" help:"Subsidiary (legal entity) of new wallets (default ${default})." placeholder:"ID"`
 
-	// Partitions of every stream topic paystream creates.
-	Partitions int `name:"partitions" env:"PAYSTREAM_PARTITIONS" default:"12" help:"Partitions of each topic created."`
+	// Partitions of every stream topic paystream creates; 0 chooses by the broker (see
+	// TopicPartitions).
+	Partitions int `name:"partitions" env:"PAYSTREAM_PARTITIONS" help:"Partitions of each topic created (default 12, or 3 on the embedded broker)." placeholder:"N"`
 
 	// HTTPAddr is the channel-facing HTTP address (API and /healthz).
 	HTTPAddr string `name:"http" env:"PAYSTREAM_HTTP_ADDR" default:"127.0.0.1:8080" help:"HTTP listen address (API, /healthz) (default ${default})." placeholder:"HOST:PORT"`
@@ -120,8 +121,8 @@ func (c *Config) Validate() error {
 			return invalid("PAYSTREAM_BANK_URL", redactURL(c.BankURL), "want http(s)://host:port")
 		}
 	}
-	if c.Partitions < 1 || c.Partitions > 10000 {
-		return invalid("PAYSTREAM_PARTITIONS", strconv.Itoa(c.Partitions), "must be between 1 and 10000")
+	if c.Partitions < 0 || c.Partitions > 10000 {
+		return invalid("PAYSTREAM_PARTITIONS", strconv.Itoa(c.Partitions), "must be between 1 and 10000, or 0 for the default")
 	}
 	if err := hostPort(c.HTTPAddr); err != nil {
 		return invalid("PAYSTREAM_HTTP_ADDR", c.HTTPAddr, err.Error())
@@ -166,6 +167,28 @@ func (c *Config) EmbeddedPostgres() bool { return c.DatabaseURL == "" }
 // EmbeddedKafka reports whether paystream runs its own Kafka-protocol broker.
 func (c *Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }
 
+// Default partition counts of the topics paystream creates. A cluster gets room for a
+// dozen workers a stage. The embedded broker serves one process, which consumes every
+// partition in one transaction anyway, and each partition a transaction touches costs
+// the broker a batch and a marker to write: with 3 instead of 12, outcome p99 at
+// 2,500 payments/s was 94-117 ms against 99-149 ms in five alternating pairs.
+const (
+	ClusterPartitions  = 12
+	EmbeddedPartitions = 3
+)
+
+// TopicPartitions is the partition count of the topics paystream creates.
+func (c *Config) TopicPartitions() int {
+	switch {
+	case c.Partitions > 0:
+		return c.Partitions
+	case c.EmbeddedKafka():
+		return EmbeddedPartitions
+	default:
+		return ClusterPartitions
+	}
+}
+
 // LogValue prints the configuration once at start: every setting, passwords redacted.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
@@ -176,7 +199,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("schema_registry_url", redactURL(c.SchemaRegistryURL)),
 		slog.Bool("master_key_set", c.MasterKey != ""),
 		slog.String("subsidiary", c.Subsidiary),
-		slog.Int("partitions", c.Partitions),
+		slog.Int("partitions", c.TopicPartitions()),
 		slog.String("http", c.HTTPAddr),
 		slog.String("admin", c.AdminAddr),
 		slog.String("instance_id", c.InstanceID),

@@ -32,7 +32,9 @@ func TestValidate(t *testing.T) {
 		{"subsidiary", func(c *Config) { c.Subsidiary = "dev" }, "PAYSTREAM_SUBSIDIARY"},
 		{"batch size", func(c *Config) { c.BatchSize = 0 }, "PAYSTREAM_BATCH_SIZE"},
 		{"bank url", func(c *Config) { c.BankURL = "bank:80" }, "PAYSTREAM_BANK_URL"},
-		{"zero partitions", func(c *Config) { c.Partitions = 0 }, "PAYSTREAM_PARTITIONS"},
+		{"default partitions", func(c *Config) { c.Partitions = 0 }, ""},
+		{"negative partitions", func(c *Config) { c.Partitions = -1 }, "PAYSTREAM_PARTITIONS"},
+		{"too many partitions", func(c *Config) { c.Partitions = 10001 }, "PAYSTREAM_PARTITIONS"},
 		{"http addr", func(c *Config) { c.HTTPAddr = ":x" }, "PAYSTREAM_HTTP_ADDR"},
 		{"admin addr", func(c *Config) { c.AdminAddr = "h" }, "PAYSTREAM_ADMIN_ADDR"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "PAYSTREAM_LOG_LEVEL"},
@@ -51,6 +53,29 @@ func TestValidate(t *testing.T) {
 			}
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.wantEnv) {
 				t.Fatalf("error %v, want ErrInvalid naming %s", err, tt.wantEnv)
+			}
+		})
+	}
+}
+
+func TestTopicPartitions(t *testing.T) {
+	tests := []struct {
+		name       string
+		partitions int
+		brokers    []string
+		want       int
+	}{
+		{"embedded broker by default", 0, nil, EmbeddedPartitions},
+		{"a cluster by default", 0, []string{"k1:9092"}, ClusterPartitions},
+		{"set, embedded", 7, nil, 7},
+		{"set, cluster", 5, []string{"k1:9092"}, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			c.Partitions, c.KafkaBrokers = tt.partitions, tt.brokers
+			if got := c.TopicPartitions(); got != tt.want {
+				t.Errorf("TopicPartitions() = %d, want %d", got, tt.want)
 			}
 		})
 	}
