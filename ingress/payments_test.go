@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -186,6 +187,16 @@ func TestOutcomesCompleteThePaymentAndQueueWebhooks(t *testing.T) {
 		if !strings.Contains(payload, want) {
 			t.Errorf("webhook payload lacks %s: %s", want, payload)
 		}
+	}
+	// The event shows the payment as GET does, to the microsecond of its completion.
+	var event struct{ Payment Payment }
+	if err := json.Unmarshal([]byte(payload), &event); err != nil {
+		t.Fatal(err)
+	}
+	hooked, _ := json.Marshal(event.Payment)
+	read, _ := json.Marshal(got)
+	if string(hooked) != string(read) {
+		t.Errorf("the webhook's payment differs from GET's:\n%s\n%s", hooked, read)
 	}
 
 	// A channel without webhooks gets its status and no delivery.
