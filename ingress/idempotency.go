@@ -94,12 +94,14 @@ const lockKeysSQL = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigi
 // statements below look in both.
 const (
 	// readKeySQL reads what a retry needs: the first request's hash, its answer if kept,
-	// and whether it was left unanswered for longer than abandonAfter.
+	// whether it was left unanswered for longer than abandonAfter, and whether a
+	// payment's outcome stands for its 202 answer (see answerDelay).
 	// A status row whose key no request holds, or that no payment claim wrote, gives an
 	// empty hash, which no request has: such a key is refused as reused (a payment
 	// claim takes over a let-go one before it gets here).
 	readKeySQL = `SELECT k.request_hash, a.status IS NOT NULL, coalesce(a.status, 0), coalesce(a.content_type, ''),
-	        coalesce(a.body, ''::bytea), a.status IS NULL AND k.since < now() - $4 * interval '1 second'
+	        coalesce(a.body, ''::bytea), a.status IS NULL AND k.since < now() - $4 * interval '1 second',
+	        k.pref = 1 AND EXISTS (SELECT FROM payment_outcomes o WHERE o.payment_id = $3)
 	 FROM (SELECT request_hash, created_at AS since, 0 AS pref FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2
 	       UNION ALL
 	       SELECT coalesce(request_hash, ''::bytea), coalesce(claimed_at, '-infinity'), 1 FROM payment_status WHERE payment_id = $3
@@ -112,7 +114,8 @@ const (
 	         AND NOT EXISTS (SELECT FROM a) RETURNING 1),
 	 p AS (UPDATE payment_status SET claimed_at = now()
 	       WHERE payment_id = $3 AND request_hash IS NOT NULL AND claimed_at < now() - $4 * interval '1 second'
-	         AND NOT EXISTS (SELECT FROM a) RETURNING 1)
+	         AND NOT EXISTS (SELECT FROM a) AND NOT EXISTS (SELECT FROM payment_outcomes WHERE payment_id = $3)
+	       RETURNING 1)
 	 SELECT (SELECT count(*) FROM k) + (SELECT count(*) FROM p)`
 	// releaseKeySQL lets a key go, with any answer kept meanwhile by a request this one
 	// took the key over from: a new request under the key must not get it replayed. A
@@ -156,9 +159,9 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 			var storedHash, stored []byte
 			var contentType string
 			var status int
-			var done, abandoned bool
+			var done, abandoned, outcome bool
 			err = s.pool.QueryRow(ctx, readKeySQL, ch, key, paymentID(ch, key), int64(abandonAfter.Seconds())).
-				Scan(&storedHash, &done, &status, &contentType, &stored, &abandoned)
+				Scan(&storedHash, &done, &status, &contentType, &stored, &abandoned, &outcome)
 			if errors.Is(err, pgx.ErrNoRows) {
 				// The first request failed and let go of the key: run this one. A key
 				// neither claimable nor found would come back here at once: after the
@@ -180,6 +183,9 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 				problem.Write(w, problem.New(http.StatusUnprocessableEntity, "idempotency_key_reused",
 					"this Idempotency-Key was used with another request; use a new key for a new request"))
 				return
+			}
+			if !done && outcome {
+				done, status, contentType, stored = true, http.StatusAccepted, "application/json", acceptedAnswer(paymentID(ch, key))
 			}
 			if done {
 				w.Header().Set("Content-Type", contentType)
@@ -273,7 +279,12 @@ func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
 
 func (s *Server) keepAnswer(ctx context.Context, ch, key string, rec *recorder, async bool) error {
 	if async {
-		s.answers.add(keptAnswer{ch: ch, key: key, status: rec.status, contentType: rec.header.Get("Content-Type"), body: rec.body.Bytes()})
+		a := keptAnswer{ch: ch, key: key, status: rec.status, contentType: rec.header.Get("Content-Type"), body: rec.body.Bytes()}
+		if id := paymentID(ch, key); derivable(id, a) {
+			s.delayed.add(id, a)
+		} else {
+			s.answers.add(a)
+		}
 		return nil
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO idempotency_answers (channel_key, idem_key, status, content_type, body)

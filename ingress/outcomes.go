@@ -172,6 +172,9 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 	if err := s.keyPool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("applying outcomes: %w", err)
 	}
+	if s.delayed != nil {
+		s.delayed.drop(ids) // their outcome rows answer a retry now
+	}
 	if len(hooked) > 0 && len(done) > 0 {
 		hooks, err := s.outcomeEvents(ctx, hooked, done)
 		if err != nil {

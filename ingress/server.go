@@ -61,6 +61,7 @@ type Server struct {
 	waiters    waiters
 	claims     *claims
 	answers    *groups[keptAnswer]
+	delayed    *delayedAnswers
 	keyPool    *pgxpool.Pool // generic plans: for statements that insert and probe keys
 	ownPool    *pgxpool.Pool // keyPool when it could be opened
 	feePreview func(context.Context, *schemas.Payment) ([]schemas.FeeLine, error)
@@ -101,6 +102,7 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 		s.claims = newClaims(s.keyPool, claimWriters)
 		s.answers = newGroups(answerWriters, maxAnswerGroup, answerLinger, s.writeAnswers)
+		s.delayed = newDelayedAnswers(s.answers.add)
 	}
 	if s.webhooks == nil {
 		s.webhooks = webhooks.NewDispatcher(s.pool, s.channels, s.log)
@@ -194,6 +196,7 @@ const answerLinger = 20 * time.Millisecond
 func (s *Server) Close() {
 	if s.claims != nil {
 		s.claims.groups.close()
+		s.delayed.close()
 		s.answers.close()
 	}
 	if s.ownPool != nil {
