@@ -64,13 +64,18 @@ func (d *delayedAnswers) setDelay(delay time.Duration) {
 	d.delay = delay
 }
 
-// drop forgets the answers of payments whose outcomes are kept.
-func (d *delayedAnswers) drop(ids []string) {
+// take forgets the answers of payments whose outcomes are being kept, reporting which of
+// them it held.
+func (d *delayedAnswers) take(ids []string) []bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, id := range ids {
-		delete(d.byID, id)
+	held := make([]bool, len(ids))
+	for i, id := range ids {
+		if _, held[i] = d.byID[id]; held[i] {
+			delete(d.byID, id)
+		}
 	}
+	return held
 }
 
 // due takes the answers held since before cutoff, or all of them when all is set.

@@ -568,7 +568,7 @@ func TestOutcomesFindStatusRowsByKey(t *testing.T) {
 	}
 	n := 300
 	ids, statuses, reasons, details, events := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	ats := make([]time.Time, n)
+	ats, ours := make([]time.Time, n), make([]bool, n) // none accepted here lately: each is probed
 	for i := range n {
 		ids[i], statuses[i], details[i], events[i] = fmt.Sprintf("pay_%d", i*61+1), "succeeded", "{}", fmt.Sprintf("ev%d", i)
 		ats[i] = time.Now()
@@ -576,8 +576,8 @@ func TestOutcomesFindStatusRowsByKey(t *testing.T) {
 	// The outcomes run on the pool of generic plans; a custom plan is checked too, for
 	// a server whose pool of its own could not be opened.
 	plans := map[string]string{
-		"custom":                   testenv.Plan(t, api.db.Pool, applyOutcomesSQL, ids, statuses, reasons, details, ats, events),
-		"generic":                  testenv.GenericPlan(t, api.db.Pool, applyOutcomesSQL, ids, statuses, reasons, details, ats, events),
+		"custom":                   testenv.Plan(t, api.db.Pool, applyOutcomesSQL, ids, statuses, reasons, details, ats, events, ours),
+		"generic":                  testenv.GenericPlan(t, api.db.Pool, applyOutcomesSQL, ids, statuses, reasons, details, ats, events, ours),
 		"hooked payments, custom":  testenv.Plan(t, api.db.Pool, hookedPaymentsSQL, ids, []string{ch.KeyID}),
 		"hooked payments, generic": testenv.GenericPlan(t, api.db.Pool, hookedPaymentsSQL, ids, []string{ch.KeyID}),
 	}
