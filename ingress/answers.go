@@ -30,13 +30,14 @@ func derivable(id string, a keptAnswer) bool {
 // delayedAnswers holds payments' 202 answers for answerDelay, until their outcomes
 // make them needless or the delay hands them to the answer writer.
 type delayedAnswers struct {
-	keep  func(keptAnswer)
-	mu    sync.Mutex
-	delay time.Duration
-	byID  map[string]keptAnswer // by payment id
-	order []delayedAnswer       // in the order they came
-	stop  chan struct{}
-	done  chan struct{}
+	keep   func(keptAnswer)
+	mu     sync.Mutex
+	delay  time.Duration
+	byID   map[string]keptAnswer // by payment id
+	closed bool
+	order  []delayedAnswer // in the order they came
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 type delayedAnswer struct {
@@ -51,8 +52,14 @@ func newDelayedAnswers(keep func(keptAnswer)) *delayedAnswers {
 	return d
 }
 
+// add holds an answer; once the clock has stopped, it is kept at once.
 func (d *delayedAnswers) add(id string, a keptAnswer) {
 	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		d.keep(a)
+		return
+	}
 	defer d.mu.Unlock()
 	d.byID[id] = a
 	d.order = append(d.order, delayedAnswer{id: id, at: time.Now()})
@@ -64,18 +71,24 @@ func (d *delayedAnswers) setDelay(delay time.Duration) {
 	d.delay = delay
 }
 
-// take forgets the answers of payments whose outcomes are being kept, reporting which of
-// them it held.
-func (d *delayedAnswers) take(ids []string) []bool {
+// holds reports which of the payments' answers it holds.
+func (d *delayedAnswers) holds(ids []string) []bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	held := make([]bool, len(ids))
 	for i, id := range ids {
-		if _, held[i] = d.byID[id]; held[i] {
-			delete(d.byID, id)
-		}
+		_, held[i] = d.byID[id]
 	}
 	return held
+}
+
+// drop forgets the answers of payments whose outcomes are kept.
+func (d *delayedAnswers) drop(ids []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range ids {
+		delete(d.byID, id)
+	}
 }
 
 // due takes the answers held since before cutoff, or all of them when all is set.
@@ -115,6 +128,9 @@ func (d *delayedAnswers) run() {
 func (d *delayedAnswers) close() {
 	close(d.stop)
 	<-d.done
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
 	for _, a := range d.due(time.Now(), true) {
 		d.keep(a)
 	}

@@ -32,9 +32,10 @@ func TestDelayedAnswers(t *testing.T) {
 			for _, k := range []string{"a", "b", "c"} {
 				d.add("pay_"+k, answer(k))
 			}
-			if held := d.take(append(tt.drop, "pay_x")); slices.Contains(held[:len(tt.drop)], false) || held[len(tt.drop)] {
-				t.Errorf("take(%v) = %v, want every one held but pay_x", tt.drop, held)
+			if held := d.holds(append(tt.drop, "pay_x")); slices.Contains(held[:len(tt.drop)], false) || held[len(tt.drop)] {
+				t.Errorf("holds(%v) = %v, want every one held but pay_x", tt.drop, held)
 			}
+			d.drop(tt.drop)
 			var got []string
 			for _, a := range d.due(time.Now().Add(tt.after), tt.all) {
 				got = append(got, a.key)
@@ -141,5 +142,80 @@ func TestSlowPaymentKeepsItsAnswer(t *testing.T) {
 	}
 	if recs := api.requested(t); len(recs) != 2 {
 		t.Errorf("%d records, want one a payment", len(recs))
+	}
+}
+
+// Only a payment's own 202, claimed by a request that did not ask to wait, is held; an
+// operation's answer and a waiting request's are kept, and a waiting request's key is
+// never answered from the outcome. Close keeps what is held.
+func TestOnlyPlainPaymentAnswersAreHeld(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	api.server.delayed.setDelay(time.Hour)
+	c, ch := api.channel(t, channels.AllScopes, 0)
+	kept := func(key string) bool {
+		t.Helper()
+		var n int
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if err := api.db.Pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_answers WHERE idem_key = $1`, key).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 || time.Now().After(deadline) {
+				return n > 0
+			}
+		}
+	}
+
+	var hold PaymentAccepted
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(`{"type":"hold","amount":"20.00","currency":"USD","source_wallet_id":"wal_1","destination_wallet_id":"wal_3"}`), "key-hold", &hold); err != nil {
+		t.Fatal(err)
+	}
+	capture := []byte(`{"amount":"5.00","mode":"keep_rest"}`)
+	if _, err := c.Do(ctx, "POST", "/v1/payments/"+hold.ID+"/capture", capture, "key-capture", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.server.ApplyOutcomes(ctx, []*schemas.PaymentOutcome{outcome(paymentID(ch.KeyID, "key-capture"), "posted", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if !kept("key-capture") {
+		t.Error("an operation's answer was not kept")
+	}
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if again, err := c.Do(short, "POST", "/v1/payments/"+hold.ID+"/capture", capture, "key-capture", nil); err != nil || !again.Replayed {
+		t.Errorf("retried capture: %+v (%v), want its answer replayed", again, err)
+	}
+
+	// A request that waited: its answer is kept, and without it the outcome does not stand in.
+	waiting := http.Header{"Prefer": {"wait=1"}}
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-wait", nil, waiting); err != nil {
+		t.Fatal(err)
+	}
+	if !kept("key-wait") {
+		t.Error("a waiting request's answer was not kept")
+	}
+	if _, err := api.db.Pool.Exec(ctx, `DELETE FROM idempotency_answers WHERE idem_key = 'key-wait'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.server.ApplyOutcomes(ctx, []*schemas.PaymentOutcome{outcome(paymentID(ch.KeyID, "key-wait"), "posted", "")}); err != nil {
+		t.Fatal(err)
+	}
+	brief, stop := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer stop()
+	if again, err := c.Do(brief, "POST", "/v1/payments", []byte(transferBody), "key-wait", nil); err == nil {
+		t.Errorf("a waiting request's retry was answered %d from its outcome, want it still waiting for the answer", again.Status)
+	}
+
+	// A plain payment's answer, held, is kept when the server stops.
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-plain", nil); err != nil {
+		t.Fatal(err)
+	}
+	if held := api.server.delayed.holds([]string{paymentID(ch.KeyID, "key-plain")}); !held[0] {
+		t.Fatal("a plain payment's answer is not held")
+	}
+	api.server.Close()
+	if !kept("key-plain") {
+		t.Error("the held answer was not kept at Close")
 	}
 }

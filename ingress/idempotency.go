@@ -31,14 +31,18 @@ const (
 // idempotent makes a POST safe to retry: the same channel and Idempotency-Key with the
 // same request get the first answer again; with another request, 422. Concurrent retries
 // wait for the first one. A 5xx answer is not kept, so a retry runs again.
-func (s *Server) idempotent(next http.Handler) http.Handler { return s.idempotency(next, false, nil) }
+func (s *Server) idempotent(next http.Handler) http.Handler {
+	return s.idempotency(next, false, nil, nil)
+}
 
 // idempotentPayment is idempotent for routes whose effect is a payment record: the stored
 // answer is committed without waiting for the disk. A crash can lose that commit; the key
 // then stays in flight, a retry takes it over after abandonAfter and produces the record
 // again, under the same payment id (derived from the key), which the ledger posts once.
+// (A payment whose claim let its outcome stand for its answer is not taken over once the
+// outcome is in: the retry gets the 202 from it. See answerDelay.)
 func (s *Server) idempotentPayment(next http.Handler) http.Handler {
-	return s.idempotency(next, true, nil)
+	return s.idempotency(next, true, nil, nil)
 }
 
 // keyProblem checks an Idempotency-Key header.
@@ -101,10 +105,10 @@ const (
 	// claim takes over a let-go one before it gets here).
 	readKeySQL = `SELECT k.request_hash, a.status IS NOT NULL, coalesce(a.status, 0), coalesce(a.content_type, ''),
 	        coalesce(a.body, ''::bytea), a.status IS NULL AND k.since < now() - $4 * interval '1 second',
-	        k.pref = 1 AND EXISTS (SELECT FROM payment_outcomes o WHERE o.payment_id = $3)
-	 FROM (SELECT request_hash, created_at AS since, 0 AS pref FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2
+	        k.derived AND EXISTS (SELECT FROM payment_outcomes o WHERE o.payment_id = $3)
+	 FROM (SELECT request_hash, created_at AS since, 0 AS pref, false AS derived FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2
 	       UNION ALL
-	       SELECT coalesce(request_hash, ''::bytea), coalesce(claimed_at, '-infinity'), 1 FROM payment_status WHERE payment_id = $3
+	       SELECT coalesce(request_hash, ''::bytea), coalesce(claimed_at, '-infinity'), 1, answer_derived FROM payment_status WHERE payment_id = $3
 	       ORDER BY pref LIMIT 1) k
 	 LEFT JOIN idempotency_answers a ON a.channel_key = $1 AND a.idem_key = $2`
 	// takeOverKeySQL claims again a key left unanswered for longer than abandonAfter.
@@ -112,9 +116,10 @@ const (
 	 k AS (UPDATE idempotency_keys SET created_at = now()
 	       WHERE channel_key = $1 AND idem_key = $2 AND created_at < now() - $4 * interval '1 second'
 	         AND NOT EXISTS (SELECT FROM a) RETURNING 1),
-	 p AS (UPDATE payment_status SET claimed_at = now()
+	 p AS (UPDATE payment_status SET claimed_at = now(), answer_derived = false
 	       WHERE payment_id = $3 AND request_hash IS NOT NULL AND claimed_at < now() - $4 * interval '1 second'
-	         AND NOT EXISTS (SELECT FROM a) AND NOT EXISTS (SELECT FROM payment_outcomes WHERE payment_id = $3)
+	         AND NOT EXISTS (SELECT FROM a)
+	         AND NOT (answer_derived AND EXISTS (SELECT FROM payment_outcomes WHERE payment_id = $3))
 	       RETURNING 1)
 	 SELECT (SELECT count(*) FROM k) + (SELECT count(*) FROM p)`
 	// releaseKeySQL lets a key go, with any answer kept meanwhile by a request this one
@@ -126,7 +131,9 @@ const (
 	 DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`
 )
 
-func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFunc) http.Handler {
+// derived, when given, reports whether the claim let the answer stand on the payment's
+// outcome (answer_derived): its 202 is then held rather than kept (see answerDelay).
+func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFunc, derived func() bool) http.Handler {
 	if claim == nil {
 		claim = s.claimKey
 	}
@@ -153,7 +160,7 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 				return
 			}
 			if claimed {
-				s.answerAndKeep(w, r, next, ch, key, asyncAnswer)
+				s.answerAndKeep(w, r, next, ch, key, asyncAnswer, derived != nil && derived())
 				return
 			}
 			var storedHash, stored []byte
@@ -199,7 +206,7 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 				var taken int64
 				err := s.pool.QueryRow(ctx, takeOverKeySQL, ch, key, paymentID(ch, key), int64(abandonAfter.Seconds())).Scan(&taken)
 				if err == nil && taken == 1 {
-					s.answerAndKeep(w, r, next, ch, key, asyncAnswer)
+					s.answerAndKeep(w, r, next, ch, key, asyncAnswer, false)
 					return
 				}
 			}
@@ -220,7 +227,7 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 
 // answerAndKeep runs the handler and stores its answer under the key, or releases the key
 // when the answer is a server error.
-func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http.Handler, ch, key string, async bool) {
+func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http.Handler, ch, key string, async, hold bool) {
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	next.ServeHTTP(rec, r)
 	// The answer must be kept even if the client has gone: its retry will want it.
@@ -229,7 +236,7 @@ func (s *Server) answerAndKeep(w http.ResponseWriter, r *http.Request, next http
 	if rec.status >= 500 {
 		_, err = s.pool.Exec(ctx, releaseKeySQL, ch, key, paymentID(ch, key))
 	} else {
-		err = s.keepAnswer(ctx, ch, key, rec, async)
+		err = s.keepAnswer(ctx, ch, key, rec, async, hold)
 	}
 	if err != nil {
 		s.log.Error("keeping idempotent answer", "key", ch, "err", err)
@@ -260,8 +267,9 @@ func (s *Server) unavailable(w http.ResponseWriter, doing string, err error) {
 // PurgeIdempotencyKeys deletes keys and answers older than KeyRetention, returning how
 // many keys went; the server runs it hourly. A payment's key stays in its status row, so
 // a payment retried later under its key gets 422 for another request, and for the same
-// one the ledger's answer: its answer gone, the key counts as abandoned and is taken
-// over, and the ledger posts the id at most once.
+// one its 202 again if its outcome stands for it (answer_derived); otherwise, its answer
+// gone, the key counts as abandoned and is taken over, and the ledger posts the id at most
+// once.
 func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
 	var n int64
 	// An answer goes with its key, whatever its own age (answers from before migration
@@ -277,10 +285,12 @@ func (s *Server) PurgeIdempotencyKeys(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-func (s *Server) keepAnswer(ctx context.Context, ch, key string, rec *recorder, async bool) error {
+// keepAnswer stores an answer under its key; hold lets a payment's 202 wait for its
+// outcome instead (see answerDelay).
+func (s *Server) keepAnswer(ctx context.Context, ch, key string, rec *recorder, async, hold bool) error {
 	if async {
 		a := keptAnswer{ch: ch, key: key, status: rec.status, contentType: rec.header.Get("Content-Type"), body: rec.body.Bytes()}
-		if id := paymentID(ch, key); derivable(id, a) {
+		if id := paymentID(ch, key); hold && derivable(id, a) {
 			s.delayed.add(id, a)
 		} else {
 			s.answers.add(a)

@@ -155,11 +155,10 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 	// only inserts leaves autovacuum nothing to come back for (see migration 00012). Only
 	// a payment that waited on a counterparty has its outcome row updated when it ends.
 	// A payment whose answer this server still holds was accepted here: its status row
-	// needs no probe. Its answer is no longer needed either, once the outcome row is in;
-	// if the statement fails, the batch is applied again, with the probe.
+	// needs no probe. Once the outcome row is in, the answer is no longer needed either.
 	ours := make([]bool, len(ids))
 	if s.delayed != nil {
-		ours = s.delayed.take(ids)
+		ours = s.delayed.holds(ids)
 	}
 	b := &pgx.Batch{}
 	b.Queue(hookedChannelsSQL).QueryRow(func(r pgx.Row) error { return r.Scan(&hooked) })
@@ -179,6 +178,9 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 	})
 	if err := s.keyPool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("applying outcomes: %w", err)
+	}
+	if s.delayed != nil {
+		s.delayed.drop(ids)
 	}
 	if len(hooked) > 0 && len(done) > 0 {
 		hooks, err := s.outcomeEvents(ctx, hooked, done)

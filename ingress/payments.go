@@ -65,9 +65,14 @@ func (s *Server) paymentRoute() http.Handler {
 			problem.Write(w, p)
 			return
 		}
+		// A request that does not wait for its outcome answers 202, which the payment's
+		// outcome can stand for (answerDelay); the claim records that in the status row.
+		var derived bool
 		claim := func(ctx context.Context, ch, key string, hash []byte) (bool, error) {
 			defer s.metrics.step(stepClaim, time.Now())
-			return s.claims.claim(ctx, ch, key, hash, rec)
+			res, err := s.claims.claim(ctx, ch, key, hash, rec, wait == 0)
+			derived = res.derived
+			return res.claimed, err
 		}
 		produce := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -81,7 +86,7 @@ func (s *Server) paymentRoute() http.Handler {
 			}
 			s.answerAccepted(w, r, rec.PaymentID, wait)
 		})
-		s.idempotency(produce, true, claim).ServeHTTP(w, r)
+		s.idempotency(produce, true, claim, func() bool { return derived }).ServeHTTP(w, r)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -62,6 +63,7 @@ type Server struct {
 	claims     *claims
 	answers    *groups[keptAnswer]
 	delayed    *delayedAnswers
+	closing    sync.Once
 	keyPool    *pgxpool.Pool // generic plans: for statements that insert and probe keys
 	ownPool    *pgxpool.Pool // keyPool when it could be opened
 	feePreview func(context.Context, *schemas.Payment) ([]schemas.FeeLine, error)
@@ -191,15 +193,17 @@ const (
 // gather for a while and share one statement.
 const answerLinger = 20 * time.Millisecond
 
-// Close releases the server's own connections and goroutines; the pool given in Config
-// stays open.
+// Close keeps the answers the server holds and releases its own connections and
+// goroutines; the pool given in Config stays open. A second Close does nothing.
 func (s *Server) Close() {
-	if s.claims != nil {
-		s.claims.groups.close()
-		s.delayed.close()
-		s.answers.close()
-	}
-	if s.ownPool != nil {
-		s.ownPool.Close()
-	}
+	s.closing.Do(func() {
+		if s.claims != nil {
+			s.claims.groups.close()
+			s.delayed.close()
+			s.answers.close()
+		}
+		if s.ownPool != nil {
+			s.ownPool.Close()
+		}
+	})
 }
