@@ -54,7 +54,7 @@ func TestBadConfigurationIsRefusedWithTheSettingNamed(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{args: []string{"version", "--partitions", "0"}, want: "PAYSTREAM_PARTITIONS"},
+		{args: []string{"version", "--partitions=-1"}, want: "PAYSTREAM_PARTITIONS"},
 		{args: []string{"version"}, env: map[string]string{"PAYSTREAM_HTTP_ADDR": "nope"}, want: "PAYSTREAM_HTTP_ADDR"},
 		{args: []string{"version"}, env: map[string]string{"PAYSTREAM_DATABASE_URL": "mysql://u:secret@h/db"}, want: "PAYSTREAM_DATABASE_URL"},
 		{args: []string{"version", "--kafka-brokers", "a:1,b"}, want: "PAYSTREAM_KAFKA_BROKERS"},
