@@ -50,14 +50,21 @@ func TestDelayedAnswers(t *testing.T) {
 	}
 }
 
+// holdingAPI is a test API whose server holds payments' answers for delay.
+func holdingAPI(t *testing.T, delay time.Duration) (*testAPI, *client.Client, channels.Channel) {
+	t.Helper()
+	api := newTestAPI(t)
+	api.server.delayed.setDelay(delay)
+	c, ch := api.channel(t, channels.AllScopes, 0)
+	return api, c, ch
+}
+
 // A payment whose outcome comes within answerDelay keeps no answer: its outcome row
 // answers the retry, with the body the first request got.
 func TestPaymentAnswerStandsOnItsOutcome(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	api := newTestAPI(t)
-	api.server.delayed.setDelay(time.Hour)
-	c, ch := api.channel(t, channels.AllScopes, 0)
+	api, c, ch := holdingAPI(t, time.Hour)
 
 	first, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-fast", nil)
 	if err != nil || first.Status != http.StatusAccepted {
@@ -99,9 +106,7 @@ func TestPaymentAnswerStandsOnItsOutcome(t *testing.T) {
 func TestSlowPaymentKeepsItsAnswer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	api := newTestAPI(t)
-	api.server.delayed.setDelay(200 * time.Millisecond)
-	c, ch := api.channel(t, channels.AllScopes, 0)
+	api, c, ch := holdingAPI(t, 200*time.Millisecond)
 
 	first, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-slow", nil)
 	if err != nil || first.Status != http.StatusAccepted {
@@ -151,9 +156,7 @@ func TestSlowPaymentKeepsItsAnswer(t *testing.T) {
 func TestOnlyPlainPaymentAnswersAreHeld(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	api := newTestAPI(t)
-	api.server.delayed.setDelay(time.Hour)
-	c, ch := api.channel(t, channels.AllScopes, 0)
+	api, c, ch := holdingAPI(t, time.Hour)
 	kept := func(key string) bool {
 		t.Helper()
 		var n int
