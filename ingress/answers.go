@@ -15,7 +15,8 @@ import (
 // comes meanwhile waits for one or the other, within inFlightWait.
 const answerDelay = 2 * time.Second
 
-// acceptedAnswer is the body of a payment's 202 answer, as answerAccepted writes it.
+// acceptedAnswer is the body of a payment's 202 answer: answerAccepted writes it, and a
+// retry answered from the payment's outcome gets it again.
 func acceptedAnswer(id string) []byte {
 	var b bytes.Buffer
 	_ = json.NewEncoder(&b).Encode(PaymentAccepted{ID: id, Status: "accepted"})

@@ -32,7 +32,7 @@ const (
 // same request get the first answer again; with another request, 422. Concurrent retries
 // wait for the first one. A 5xx answer is not kept, so a retry runs again.
 func (s *Server) idempotent(next http.Handler) http.Handler {
-	return s.idempotency(next, false, nil, nil)
+	return s.idempotency(next, false, nil)
 }
 
 // idempotentPayment is idempotent for routes whose effect is a payment record: the stored
@@ -42,7 +42,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 // (A payment whose claim let its outcome stand for its answer is not taken over once the
 // outcome is in: the retry gets the 202 from it. See answerDelay.)
 func (s *Server) idempotentPayment(next http.Handler) http.Handler {
-	return s.idempotency(next, true, nil, nil)
+	return s.idempotency(next, true, nil)
 }
 
 // keyProblem checks an Idempotency-Key header.
@@ -57,12 +57,14 @@ func keyProblem(key string) *problem.Problem {
 }
 
 // claimFunc records a new key as in flight, reporting false when the key exists. A route
-// may claim with more in the same statement, so one commit covers both.
-type claimFunc func(ctx context.Context, ch, key string, hash []byte) (bool, error)
+// may claim with more in the same statement, so one commit covers both. hold reports
+// that the claim let the answer stand on the payment's outcome (answer_derived): its 202
+// is then held rather than kept (see answerDelay).
+type claimFunc func(ctx context.Context, ch, key string, hash []byte) (claimed, hold bool, err error)
 
 // claimKey claims a key in idempotency_keys, unless a payment claim wrote its status row
 // (see claimPaymentsSQL).
-func (s *Server) claimKey(ctx context.Context, ch, key string, hash []byte) (bool, error) {
+func (s *Server) claimKey(ctx context.Context, ch, key string, hash []byte) (bool, bool, error) {
 	var claimed bool
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
@@ -74,7 +76,7 @@ func (s *Server) claimKey(ctx context.Context, ch, key string, hash []byte) (boo
 		Exec(func(tag pgconn.CommandTag) error { claimed = tag.RowsAffected() == 1; return nil })
 	b.Queue(`COMMIT`)
 	err := s.pool.SendBatch(ctx, b).Close()
-	return claimed && err == nil, err
+	return claimed && err == nil, false, err
 }
 
 // keyLock names the advisory lock under which a channel's key is claimed. A payment's
@@ -131,9 +133,7 @@ const (
 	 DELETE FROM idempotency_keys WHERE channel_key = $1 AND idem_key = $2`
 )
 
-// derived, when given, reports whether the claim let the answer stand on the payment's
-// outcome (answer_derived): its 202 is then held rather than kept (see answerDelay).
-func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFunc, derived func() bool) http.Handler {
+func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFunc) http.Handler {
 	if claim == nil {
 		claim = s.claimKey
 	}
@@ -154,13 +154,13 @@ func (s *Server) idempotency(next http.Handler, asyncAnswer bool, claim claimFun
 		deadline := time.Now().Add(inFlightWait)
 		misses := 0
 		for {
-			claimed, err := claim(ctx, ch, key, hash)
+			claimed, hold, err := claim(ctx, ch, key, hash)
 			if err != nil {
 				s.unavailable(w, "recording idempotency key", err)
 				return
 			}
 			if claimed {
-				s.answerAndKeep(w, r, next, ch, key, asyncAnswer, derived != nil && derived())
+				s.answerAndKeep(w, r, next, ch, key, asyncAnswer, hold)
 				return
 			}
 			var storedHash, stored []byte

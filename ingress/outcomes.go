@@ -78,8 +78,9 @@ func (s *Server) detailOf(o *schemas.PaymentOutcome) outcomeDetail {
 // and returns the ids of those applied: the caller has the rest, and sending it back cost
 // the server a row of output for every outcome. An outcome of a payment accepted here in
 // the last answerDelay is known to have its status row (ours); any other probes the row
-// by key, which took about a third of the statement's time: a lateral or EXISTS subquery with OFFSET 0 is not merged into a join, which the planner would have
-// read all of a young payment_status for (auto_explain at 3,300 payments/s: 161 batches
+// by key, which took about a third of the statement's time. A lateral or EXISTS subquery
+// with OFFSET 0 is not merged into a join, which the planner would have read all of a
+// young payment_status for (auto_explain at 3,300 payments/s: 161 batches
 // of a 30-second run, 35 ms each at the median). It runs on the pool of generic plans
 // (see Server.keyPool), so it is not planned afresh for every batch either; an earlier
 // form that also joined the status rows back for the webhook events took half as long
@@ -156,10 +157,7 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 	// a payment that waited on a counterparty has its outcome row updated when it ends.
 	// A payment whose answer this server still holds was accepted here: its status row
 	// needs no probe. Once the outcome row is in, the answer is no longer needed either.
-	ours := make([]bool, len(ids))
-	if s.delayed != nil {
-		ours = s.delayed.holds(ids)
-	}
+	ours := s.delayed.holds(ids)
 	b := &pgx.Batch{}
 	b.Queue(hookedChannelsSQL).QueryRow(func(r pgx.Row) error { return r.Scan(&hooked) })
 	b.Queue(applyOutcomesSQL, ids, statuses, reasons, details, ats, events, ours).Query(func(rows pgx.Rows) error {
@@ -179,9 +177,7 @@ func (s *Server) ApplyOutcomes(ctx context.Context, outcomes []*schemas.PaymentO
 	if err := s.keyPool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("applying outcomes: %w", err)
 	}
-	if s.delayed != nil {
-		s.delayed.drop(ids)
-	}
+	s.delayed.drop(ids)
 	if len(hooked) > 0 && len(done) > 0 {
 		hooks, err := s.outcomeEvents(ctx, hooked, done)
 		if err != nil {

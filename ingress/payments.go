@@ -67,12 +67,10 @@ func (s *Server) paymentRoute() http.Handler {
 		}
 		// A request that does not wait for its outcome answers 202, which the payment's
 		// outcome can stand for (answerDelay); the claim records that in the status row.
-		var derived bool
-		claim := func(ctx context.Context, ch, key string, hash []byte) (bool, error) {
+		claim := func(ctx context.Context, ch, key string, hash []byte) (bool, bool, error) {
 			defer s.metrics.step(stepClaim, time.Now())
 			res, err := s.claims.claim(ctx, ch, key, hash, rec, wait == 0)
-			derived = res.derived
-			return res.claimed, err
+			return res.claimed, res.derived, err
 		}
 		produce := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -86,7 +84,7 @@ func (s *Server) paymentRoute() http.Handler {
 			}
 			s.answerAccepted(w, r, rec.PaymentID, wait)
 		})
-		s.idempotency(produce, true, claim, func() bool { return derived }).ServeHTTP(w, r)
+		s.idempotency(produce, true, claim).ServeHTTP(w, r)
 	})
 }
 
@@ -136,7 +134,9 @@ func (s *Server) answerAccepted(w http.ResponseWriter, r *http.Request, id strin
 			return
 		}
 	}
-	writeJSON(w, http.StatusAccepted, PaymentAccepted{ID: id, Status: "accepted"})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(acceptedAnswer(id))
 }
 
 // accept records the payment as accepted and writes it to payments.requested, returning
