@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/connectors/banksim"
@@ -60,7 +59,8 @@ type devStack struct {
 	ephemeral bool
 	db        *database
 	pool      *pgxpool.Pool
-	kafka     *kfake.Cluster
+	kafka     *localkafka.Broker
+	kafkaOpts []kgo.Opt // how this process's clients reach the brokers
 	brokers   []string
 	client    *kgo.Client
 	http      *http.Server
@@ -163,8 +163,9 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 			return s, err
 		}
 		s.brokers = s.kafka.ListenAddrs()
+		s.kafkaOpts = []kgo.Opt{s.kafka.Dialer()}
 	}
-	if s.client, err = kgo.NewClient(kgo.SeedBrokers(s.brokers...)); err != nil {
+	if s.client, err = kgo.NewClient(append(s.kafkaOpts, kgo.SeedBrokers(s.brokers...))...); err != nil {
 		return s, err
 	}
 	var topicOpts []topics.Option
@@ -279,14 +280,14 @@ func (s *devStack) background(a *app, api *ingress.Server, l *ledger.Ledger, ser
 		s.bg.Add(1)
 		go func() {
 			defer s.bg.Done()
-			if err := runStages(ctx, a, s.brokers, s.pool, l, serde, s.admin.reg, allStages); err != nil {
+			if err := runStages(ctx, a, s.brokers, s.kafkaOpts, s.pool, l, serde, s.admin.reg, allStages); err != nil {
 				a.log.Error("stages stopped", "err", err)
 			}
 		}()
 	}
 	go func() {
 		defer s.bg.Done()
-		if err := api.ReadOutcomes(ctx, kgo.SeedBrokers(s.brokers...)); err != nil {
+		if err := api.ReadOutcomes(ctx, append(s.kafkaOpts, kgo.SeedBrokers(s.brokers...))...); err != nil {
 			a.log.Error("outcome reader stopped", "err", err)
 		}
 	}()

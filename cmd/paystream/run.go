@@ -45,5 +45,5 @@ func (c runCmd) Run(a *app) error {
 	}
 	defer admin.close(context.Background())
 	brokers := kafkaBrokers(a)
-	return runStages(a.ctx, a, brokers, pool, l, serde, admin.reg, names)
+	return runStages(a.ctx, a, brokers, nil, pool, l, serde, admin.reg, names)
 }

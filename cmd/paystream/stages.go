@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/paystream/paystream/connectors"
 	"github.com/paystream/paystream/connectors/banksim"
@@ -107,13 +108,13 @@ func instanceID(a *app) string {
 }
 
 // runStages runs the named stages until ctx ends.
-func runStages(ctx context.Context, a *app, brokers []string, pool *pgxpool.Pool, l *ledger.Ledger,
+func runStages(ctx context.Context, a *app, brokers []string, kafkaOpts []kgo.Opt, pool *pgxpool.Pool, l *ledger.Ledger,
 	serde *schemas.Serde, reg prometheus.Registerer, names []string) error {
 	stages, err := stageRegistry(ctx, a, pool, l)
 	if err != nil {
 		return err
 	}
-	cfg := processors.Config{Brokers: brokers, InstanceID: instanceID(a), BatchSize: a.cfg.BatchSize, Fuse: a.cfg.FuseStages}
+	cfg := processors.Config{Brokers: brokers, KafkaOptions: kafkaOpts, InstanceID: instanceID(a), BatchSize: a.cfg.BatchSize, Fuse: a.cfg.FuseStages}
 	// The embedded broker keeps every transaction marker of a compacted changelog, so its
 	// sweep re-read them all and stalled the broker longer each time: 125 ms 14 s into a
 	// run at 2,500/s, 223 ms at 54 s.

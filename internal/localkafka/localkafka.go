@@ -38,21 +38,22 @@ type Options struct {
 // 74 ms in the same test, and keeps records at most a minute past their retention.
 const SweepEvery = time.Minute
 
-// Start starts the broker; Close the cluster to stop it and flush its state.
-func Start(opts Options) (*kfake.Cluster, error) {
+// Start starts the broker; Close it to stop it and flush its state.
+func Start(opts Options) (*Broker, error) {
 	// Listening ourselves lets the broker bind any configured interface, not only the
 	// loopback address kfake picks by default.
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded Kafka cannot listen on %s (is another paystream dev running? set --kafka-addr): %w", opts.Addr, err)
 	}
+	mem := newMemListener(ln)
 	sweep := SweepEvery
 	if opts.SweepEvery > 0 {
 		sweep = opts.SweepEvery
 	}
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
+		kfake.ListenFn(func(string, string) (net.Listener, error) { return mem, nil }),
 		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(sweep.Milliseconds(), 10)}),
 	}
 	if opts.Partitions > 0 {
@@ -63,8 +64,8 @@ func Start(opts Options) (*kfake.Cluster, error) {
 	}
 	c, err := kfake.NewCluster(kopts...)
 	if err != nil {
-		ln.Close()
+		mem.Close()
 		return nil, fmt.Errorf("starting embedded Kafka: %w", err)
 	}
-	return c, nil
+	return &Broker{Cluster: c, ln: mem}, nil
 }
