@@ -3,7 +3,14 @@ package ledger
 import (
 	"context"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 )
+
+// walletFactsSQL reads users per wallet, as partiesSQL does.
+const walletFactsSQL = `SELECT w.id, w.subsidiary_id, w.fee_group, w.wallet_type, w.status, u.kind, u.kyc_level
+	FROM wallets w JOIN LATERAL (SELECT kind, kyc_level FROM users WHERE id = w.user_id LIMIT 1) u ON true
+	WHERE w.id = ANY ($1)`
 
 // WalletFacts are what the fee and loyalty rules select on, read in one query.
 type WalletFacts struct {
@@ -42,20 +49,19 @@ func (l *Ledger) EnsureVATRate(ctx context.Context, subsidiary string, v VATRate
 // WalletFactsOf reads the facts of many wallets in one query; wallets that do not exist
 // are absent from the map. The fee stage reads a whole batch's wallets this way.
 func (l *Ledger) WalletFactsOf(ctx context.Context, ids []WalletID) (map[WalletID]WalletFacts, error) {
-	rows, err := l.pool.Query(ctx, `SELECT w.id, w.subsidiary_id, w.fee_group, w.wallet_type, w.status, u.kind, u.kyc_level
-		FROM wallets w JOIN LATERAL (SELECT kind, kyc_level FROM users WHERE id = w.user_id LIMIT 1) u ON true
-		WHERE w.id = ANY ($1)`, ids) // per wallet, as Parties reads users
+	out := make(map[WalletID]WalletFacts, len(ids))
+	err := l.queryGeneric(ctx, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var f WalletFacts
+			if err := rows.Scan(&f.Wallet, &f.Subsidiary, &f.FeeGroup, &f.WalletType, &f.Status, &f.UserKind, &f.KYCLevel); err != nil {
+				return err
+			}
+			out[f.Wallet] = f
+		}
+		return rows.Err()
+	}, walletFactsSQL, ids)
 	if err != nil {
 		return nil, fmt.Errorf("reading wallet facts: %w", err)
 	}
-	defer rows.Close()
-	out := make(map[WalletID]WalletFacts, len(ids))
-	for rows.Next() {
-		var f WalletFacts
-		if err := rows.Scan(&f.Wallet, &f.Subsidiary, &f.FeeGroup, &f.WalletType, &f.Status, &f.UserKind, &f.KYCLevel); err != nil {
-			return nil, fmt.Errorf("reading wallet facts: %w", err)
-		}
-		out[f.Wallet] = f
-	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -166,7 +166,25 @@ func TestPostingTransactionKeepsItsPlans(t *testing.T) {
 			}
 		}
 	}
-	rows, err := pool.Query(f.ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements`)
+	plans := preparedPlans(t, f.ctx, pool)
+	for name, sql := range map[string]string{"locking balances": lockBalances, "reading flags": readFlags,
+		"stored postings": storedPostingsSQL, "writing balances": updateBalances} {
+		p, ok := plans[sql]
+		if !ok {
+			t.Errorf("%s: not a prepared statement of the connection", name)
+			continue
+		}
+		if p[0] < batches || p[1] != 0 {
+			t.Errorf("%s ran on %d generic and %d custom plans over %d batches, want generic plans only", name, p[0], p[1], batches)
+		}
+	}
+}
+
+// preparedPlans reads how often each prepared statement of pool's one connection ran on a
+// generic and on a custom plan.
+func preparedPlans(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[string][2]int64 {
+	t.Helper()
+	rows, err := pool.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,15 +200,52 @@ func TestPostingTransactionKeepsItsPlans(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for name, sql := range map[string]string{"locking balances": lockBalances, "reading flags": readFlags,
-		"stored postings": storedPostingsSQL, "writing balances": updateBalances} {
-		p, ok := plans[sql]
-		if !ok {
-			t.Errorf("%s: not a prepared statement of the connection", name)
-			continue
+	return plans
+}
+
+// The stages' batch lookups of wallets run on generic plans, whatever the session plans
+// with, and leave the session's setting as it was.
+func TestWalletLookupsKeepTheirPlans(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	l, pool := f.ledgerOn(func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+		cfg.MaxConns = 1
+	})
+	var ids []WalletID
+	for range 4 {
+		ids = append(ids, f.wallet("1").Wallet)
+	}
+	const calls = 7
+	for range calls {
+		parties, err := l.Parties(f.ctx, f.cur, ids...)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if p[0] < batches || p[1] != 0 {
-			t.Errorf("%s ran on %d generic and %d custom plans over %d batches, want generic plans only", name, p[0], p[1], batches)
+		facts, err := l.WalletFactsOf(f.ctx, ids)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if len(parties) != len(ids) || len(facts) != len(ids) {
+			t.Fatalf("read %d parties and %d facts of %d wallets", len(parties), len(facts), len(ids))
+		}
+		for _, id := range ids {
+			if p := parties[id]; p.Account == nil || p.User.ID == 0 || facts[id].Wallet != id {
+				t.Fatalf("wallet %d: party %+v, facts %+v", id, p, facts[id])
+			}
+		}
+	}
+	plans := preparedPlans(t, f.ctx, pool)
+	for name, sql := range map[string]string{"parties": partiesSQL, "wallet facts": walletFactsSQL} {
+		if p := plans[sql]; p[0] < calls || p[1] != 0 {
+			t.Errorf("%s ran on %d generic and %d custom plans over %d calls, want generic plans only", name, p[0], p[1], calls)
+		}
+	}
+	var mode string
+	if err := pool.QueryRow(f.ctx, `SELECT current_setting('plan_cache_mode')`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "force_custom_plan" {
+		t.Fatalf("the session plans with %s after the lookups, want force_custom_plan as before", mode)
 	}
 }
