@@ -50,7 +50,7 @@ func (l *Ledger) EnsureVATRate(ctx context.Context, subsidiary string, v VATRate
 // are absent from the map. The fee stage reads a whole batch's wallets this way.
 func (l *Ledger) WalletFactsOf(ctx context.Context, ids []WalletID) (map[WalletID]WalletFacts, error) {
 	out := make(map[WalletID]WalletFacts, len(ids))
-	err := l.queryGeneric(ctx, func(rows pgx.Rows) error {
+	err := l.queryKeys(ctx, len(ids), func(rows pgx.Rows) error {
 		for rows.Next() {
 			var f WalletFacts
 			if err := rows.Scan(&f.Wallet, &f.Subsidiary, &f.FeeGroup, &f.WalletType, &f.Status, &f.UserKind, &f.KYCLevel); err != nil {

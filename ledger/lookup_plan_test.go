@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -203,8 +204,9 @@ func preparedPlans(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[st
 	return plans
 }
 
-// The stages' batch lookups of wallets run on generic plans, whatever the session plans
-// with, and leave the session's setting as it was.
+// The stages' batch lookups of a few wallets run on generic plans, whatever the session
+// plans with, and leave the session's setting as it was; a lookup of many wallets is
+// planned for them.
 func TestWalletLookupsKeepTheirPlans(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -235,10 +237,25 @@ func TestWalletLookupsKeepTheirPlans(t *testing.T) {
 			}
 		}
 	}
+	many := slices.Clone(ids)
+	for i := range genericKeys {
+		many = append(many, WalletID(1_000_000+i)) // none of them exists
+	}
+	parties, err := l.Parties(f.ctx, f.cur, many...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts, err := l.WalletFactsOf(f.ctx, many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parties) != len(ids) || len(facts) != len(ids) {
+		t.Fatalf("read %d parties and %d facts of %d wallets among %d ids", len(parties), len(facts), len(ids), len(many))
+	}
 	plans := preparedPlans(t, f.ctx, pool)
 	for name, sql := range map[string]string{"parties": partiesSQL, "wallet facts": walletFactsSQL} {
-		if p := plans[sql]; p[0] < calls || p[1] != 0 {
-			t.Errorf("%s ran on %d generic and %d custom plans over %d calls, want generic plans only", name, p[0], p[1], calls)
+		if p := plans[sql]; p != [2]int64{calls, 1} {
+			t.Errorf("%s ran on %d generic and %d custom plans, want %d generic (a few keys) and 1 custom (many)", name, p[0], p[1], calls)
 		}
 	}
 	var mode string

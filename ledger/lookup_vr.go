@@ -34,7 +34,7 @@ type Party struct {
 // made it scan every account once per wallet, 16 ms for a batch of 95 wallets.
 func (l *Ledger) Parties(ctx context.Context, currency string, ids ...WalletID) (map[WalletID]Party, error) {
 	out := make(map[WalletID]Party, len(ids))
-	err := l.queryGeneric(ctx, func(rows pgx.Rows) error {
+	err := l.queryKeys(ctx, len(ids), func(rows pgx.Rows) error {
 		for rows.Next() {
 			var p Party
 			var acc *int64
