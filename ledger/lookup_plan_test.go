@@ -219,17 +219,18 @@ func TestWalletLookupsKeepTheirPlans(t *testing.T) {
 		ids = append(ids, f.wallet("1").Wallet)
 	}
 	const calls = 7
-	for range calls {
-		parties, err := l.Parties(f.ctx, f.cur, ids...)
+	lookUp := func(keys []WalletID) {
+		t.Helper()
+		parties, err := l.Parties(f.ctx, f.cur, keys...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		facts, err := l.WalletFactsOf(f.ctx, ids)
+		facts, err := l.WalletFactsOf(f.ctx, keys)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(parties) != len(ids) || len(facts) != len(ids) {
-			t.Fatalf("read %d parties and %d facts of %d wallets", len(parties), len(facts), len(ids))
+			t.Fatalf("read %d parties and %d facts of %d wallets among %d ids", len(parties), len(facts), len(ids), len(keys))
 		}
 		for _, id := range ids {
 			if p := parties[id]; p.Account == nil || p.User.ID == 0 || facts[id].Wallet != id {
@@ -237,21 +238,14 @@ func TestWalletLookupsKeepTheirPlans(t *testing.T) {
 			}
 		}
 	}
+	for range calls {
+		lookUp(ids)
+	}
 	many := slices.Clone(ids)
 	for i := range genericKeys {
 		many = append(many, WalletID(1_000_000+i)) // none of them exists
 	}
-	parties, err := l.Parties(f.ctx, f.cur, many...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	facts, err := l.WalletFactsOf(f.ctx, many)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(parties) != len(ids) || len(facts) != len(ids) {
-		t.Fatalf("read %d parties and %d facts of %d wallets among %d ids", len(parties), len(facts), len(ids), len(many))
-	}
+	lookUp(many)
 	plans := preparedPlans(t, f.ctx, pool)
 	for name, sql := range map[string]string{"parties": partiesSQL, "wallet facts": walletFactsSQL} {
 		if p := plans[sql]; p != [2]int64{calls, 1} {
