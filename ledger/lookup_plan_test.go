@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -251,6 +252,11 @@ func TestWalletLookupsKeepTheirPlans(t *testing.T) {
 		if p := plans[sql]; p != [2]int64{calls, 1} {
 			t.Errorf("%s ran on %d generic and %d custom plans, want %d generic (a few keys) and 1 custom (many)", name, p[0], p[1], calls)
 		}
+	}
+	// A lookup that fails midway reports it, and leaves the setting too.
+	failed := errors.New("scan failed")
+	if err := l.queryKeys(f.ctx, len(ids), func(pgx.Rows) error { return failed }, partiesSQL, ids, f.cur); !errors.Is(err, failed) {
+		t.Fatalf("a failed lookup reported %v, want its scan's error", err)
 	}
 	var mode string
 	if err := pool.QueryRow(f.ctx, `SELECT current_setting('plan_cache_mode')`).Scan(&mode); err != nil {

@@ -3,8 +3,10 @@ package localkafka
 import (
 	"context"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -67,6 +69,11 @@ func (l *memListener) acceptTCP() {
 
 func (l *memListener) Accept() (net.Conn, error) {
 	select {
+	case <-l.closed:
+		return nil, net.ErrClosed
+	default:
+	}
+	select {
 	case c := <-l.conns:
 		return c, nil
 	case <-l.closed:
@@ -104,5 +111,7 @@ func (l *memListener) dial(ctx context.Context, network, host string) (net.Conn,
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	return nil, &net.OpError{Op: "dial", Net: "memory", Err: net.ErrClosed}
+	// As a closed TCP port answers: kgo gives up on a refused dial, where it retries
+	// net.ErrClosed until its retry timeout (30 s for a group client's Close).
+	return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 }
