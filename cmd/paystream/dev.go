@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -164,6 +165,13 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 		}
 		s.brokers = s.kafka.ListenAddrs()
 		s.kafkaOpts = []kgo.Opt{s.kafka.Dialer()}
+		kafka := s.kafka
+		if err := s.admin.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "paystream", Subsystem: "kafka", Name: "in_memory_connections_total",
+			Help: "Connections this process's clients made to its embedded broker through memory rather than TCP.",
+		}, func() float64 { return float64(kafka.InMemoryConns()) })); err != nil {
+			return s, err
+		}
 	}
 	if s.client, err = kgo.NewClient(append(s.kafkaOpts, kgo.SeedBrokers(s.brokers...))...); err != nil {
 		return s, err

@@ -170,7 +170,8 @@ func assertGone(t *testing.T, pid int) {
 
 func TestDevEphemeralIsHealthyAndStopsClean(t *testing.T) {
 	t.Parallel()
-	p := startDevProcess(t, "--ephemeral")
+	admin := freeAddr(t)
+	p := startDevProcess(t, "--ephemeral", "--admin", admin)
 	p.waitHealthy(t)
 
 	dataDir := p.bannerField(t, "data")[0]
@@ -211,6 +212,10 @@ func TestDevEphemeralIsHealthyAndStopsClean(t *testing.T) {
 	}
 	if resp, err := http.Get("http://" + p.httpAddr + "/v1/webhooks"); err != nil || resp.StatusCode != 401 {
 		t.Errorf("unsigned call: %v %v, want 401", resp, err)
+	}
+	// dev's own Kafka clients reach its broker through memory.
+	if n := metricValue(t, "http://"+admin+"/metrics", "paystream_kafka_in_memory_connections_total"); n < 3 {
+		t.Errorf("%v connections through memory, want one or more for each of the producer, the outcome reader and the stage runner", n)
 	}
 
 	p.stop(t, os.Interrupt)
@@ -321,4 +326,29 @@ func exec1(t *testing.T, url, sql string) {
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// metricValue reads one unlabelled metric from a Prometheus text endpoint.
+func metricValue(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in %s", name, url)
+	return 0
 }
