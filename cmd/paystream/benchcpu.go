@@ -104,6 +104,14 @@ func procTicks(stat, comm string) (uint64, bool) {
 // processMetrics finds the process collector's resident memory (MiB) and CPU seconds in
 // a Prometheus text exposition.
 func processMetrics(r io.Reader) (rssMiB, cpuSeconds float64) {
+	m := unlabelledMetrics(r)
+	return m["process_resident_memory_bytes"] / (1 << 20), m["process_cpu_seconds_total"]
+}
+
+// unlabelledMetrics reads the series without labels of a Prometheus text exposition, by
+// name; lines it cannot read are skipped.
+func unlabelledMetrics(r io.Reader) map[string]float64 {
+	out := map[string]float64{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
@@ -114,14 +122,9 @@ func processMetrics(r io.Reader) (rssMiB, cpuSeconds float64) {
 		if err != nil {
 			continue
 		}
-		switch name {
-		case "process_resident_memory_bytes":
-			rssMiB = v / (1 << 20)
-		case "process_cpu_seconds_total":
-			cpuSeconds = v
-		}
+		out[name] = v
 	}
-	return rssMiB, cpuSeconds
+	return out
 }
 
 // machineTicks reads /proc/stat: the time all CPUs spent in each state, from its first

@@ -165,11 +165,10 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 		}
 		s.brokers = s.kafka.ListenAddrs()
 		s.kafkaOpts = []kgo.Opt{s.kafka.Dialer()}
-		kafka := s.kafka
 		if err := s.admin.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "paystream", Subsystem: "kafka", Name: "in_memory_connections_total",
 			Help: "Connections this process's clients made to its embedded broker through memory rather than TCP.",
-		}, func() float64 { return float64(kafka.InMemoryConns()) })); err != nil {
+		}, func() float64 { return float64(s.kafka.InMemoryConns()) })); err != nil {
 			return s, err
 		}
 	}

@@ -336,19 +336,9 @@ func metricValue(t *testing.T, url, name string) float64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	v, ok := unlabelledMetrics(resp.Body)[name]
+	if !ok {
+		t.Fatalf("no %s in %s", name, url)
 	}
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("no %s in %s", name, url)
-	return 0
+	return v
 }
