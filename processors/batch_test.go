@@ -2,13 +2,16 @@ package processors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/paystream/paystream/schemas/catalog"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -341,5 +344,52 @@ func TestStaleBatchesAreToppedUp(t *testing.T) {
 	}
 	if took := time.Since(begun); took > 5*time.Second {
 		t.Errorf("deciding not to top up a fresh batch took %v", took)
+	}
+}
+
+// With Linger, records that trickle in while the hop could run a transaction each are
+// gathered: no two transactions begin closer together than Linger, and every record is
+// still written once, in order.
+func TestLingerSpacesTransactions(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	c.topics(t, []catalog.Topic{topicIn, topicOut})
+	stage := &batchStage{prepared: map[string]bool{}}
+	m := testMetrics(t)
+	hop := Hop{Stages: []Definition{{Name: "batched", Input: topicIn, Group: groupA,
+		Outputs: []catalog.Topic{topicOut}, Stage: stage}}}
+	cfg := testConfig(c, "w", 1000)
+	cfg.Linger = 300 * time.Millisecond
+	r := start(cfg, hop, m, quietLog())
+
+	// The first record waits for the group to form, so the trickle starts on a running hop.
+	produced := c.produce(t, topicIn, 1, 1, nil)
+	c.waitCaughtUp(t, groupA, topicIn, 30*time.Second)
+	began := time.Now()
+	cl := c.k.Client(t)
+	const trickle = 40
+	for range trickle {
+		w := "w0"
+		b, _ := json.Marshal(msg{ID: fmt.Sprintf("%s-%d", w, produced[w]), Wallet: w, Seq: produced[w]})
+		produced[w]++
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: string(topicIn), Key: []byte(w), Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.waitCaughtUp(t, groupA, topicIn, 30*time.Second)
+	elapsed := time.Since(began)
+	r.stop(t)
+
+	checkExactlyOnce(t, decodeAll(t, c.readAll(t, topicOut)), produced, 1)
+	stage.mu.Lock()
+	batches := stage.batches - 1 // the first record's
+	stage.mu.Unlock()
+	if most := int(elapsed/cfg.Linger) + 1; batches > most {
+		t.Errorf("%d records over %v took %d transactions; with Linger %v at most %d can begin",
+			trickle, elapsed.Round(time.Millisecond), batches, cfg.Linger, most)
+	}
+	if got := testutil.ToFloat64(m.lingered.WithLabelValues(hop.Name())); got <= 0 {
+		t.Errorf("paystream_hop_linger_seconds_total = %v, want the time the hop waited", got)
 	}
 }

@@ -20,6 +20,13 @@ type Config struct {
 	InstanceID string
 	// BatchSize is the most records one transaction covers. Default 1000.
 	BatchSize int
+	// Linger is the shortest time between the beginnings of a hop's transactions. A
+	// transaction has a fixed cost (a broker marker for every partition it wrote to, a
+	// database commit, the stages' lookups) whatever its size; when transactions are
+	// quicker than Linger, the records that arrive meanwhile join the next one instead of
+	// each paying that cost. A hop that has been idle for Linger begins at once. Default 0:
+	// transactions run back to back.
+	Linger time.Duration
 	// Fuse runs consecutive named stages in one hop. Default false.
 	Fuse bool
 	// TransactionTimeout bounds how long a transaction of a crashed worker can block
@@ -113,7 +120,7 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"TransactionTimeout": c.TransactionTimeout, "SessionTimeout": c.SessionTimeout,
 		"HeartbeatInterval": c.HeartbeatInterval, "RetryBackoff": c.RetryBackoff,
-		"RetryBackoffMax": c.RetryBackoffMax, "StopTimeout": c.StopTimeout,
+		"RetryBackoffMax": c.RetryBackoffMax, "StopTimeout": c.StopTimeout, "Linger": c.Linger,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("field %s: %v, must not be negative", name, d))

@@ -20,6 +20,7 @@ type Metrics struct {
 	endTime     *prometheus.HistogramVec
 	consumerLag *prometheus.GaugeVec
 	recordAge   *prometheus.HistogramVec
+	lingered    *prometheus.CounterVec
 }
 
 // NewMetrics registers the runner's metrics on reg.
@@ -76,9 +77,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 				"it tells where a payment waited.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"hop"}),
+		lingered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "paystream", Subsystem: "hop", Name: "linger_seconds_total",
+			Help: "Time a hop waited before polling because its last transaction began less than Linger ago.",
+		}, []string{"hop"}),
 	}
 	for _, c := range []prometheus.Collector{m.recordsIn, m.recordsOut, m.rejections, m.dlq,
-		m.retries, m.batchSize, m.txnLatency, m.stageTime, m.endTime, m.consumerLag, m.recordAge} {
+		m.retries, m.batchSize, m.txnLatency, m.stageTime, m.endTime, m.consumerLag, m.recordAge, m.lingered} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering runner metrics: %w", err)
 		}

@@ -109,6 +109,8 @@ func TestConfigValidate(t *testing.T) {
 		{"heartbeat above session", func(c *Config) { c.SessionTimeout = time.Second; c.HeartbeatInterval = 2 * time.Second }, "HeartbeatInterval"},
 		{"backoff above max", func(c *Config) { c.RetryBackoff = time.Minute }, "RetryBackoff"},
 		{"negative stop", func(c *Config) { c.StopTimeout = -time.Second }, "StopTimeout"},
+		{"linger", func(c *Config) { c.Linger = 10 * time.Millisecond }, ""},
+		{"negative linger", func(c *Config) { c.Linger = -time.Millisecond }, "Linger"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok

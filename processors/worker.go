@@ -46,7 +46,8 @@ type worker struct {
 	// beforeEnd, when set by a test, runs just before a transaction ends.
 	beforeEnd func(*kgo.Client)
 	topUpWait time.Duration
-	batch     uint64 // of the batch being processed (Input.Batch)
+	batch     uint64    // of the batch being processed (Input.Batch)
+	begun     time.Time // when the last transaction began
 }
 
 // batches numbers the batches of every worker of the process.
@@ -180,6 +181,7 @@ func (w *worker) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return w.stop(sess)
 		}
+		w.linger(ctx)
 		fs := sess.PollRecords(ctx, w.cfg.BatchSize)
 		if w.killed.Load() || fs.IsClientClosed() {
 			return errKilled
@@ -217,6 +219,24 @@ func (w *worker) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// linger waits out what is left of Linger since the last transaction began. The records
+// that arrive meanwhile are taken by the poll after it, or by its top-up: the client holds
+// only the fetch answered first.
+func (w *worker) linger(ctx context.Context) {
+	d := w.cfg.Linger - time.Since(w.begun)
+	if d <= 0 {
+		return
+	}
+	from := time.Now()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	w.m.lingered.WithLabelValues(w.hop.Name()).Add(time.Since(from).Seconds())
 }
 
 // A poll returns what the client fetched while the previous transaction ran: the fetch
@@ -422,6 +442,7 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	start := time.Now()
+	w.begun = start
 	promise := kgo.AbortingFirstErrPromise(sess.Client())
 	// Produce outlives a stop request: the batch is finished or aborted as a whole.
 	produceCtx := context.WithoutCancel(ctx)

@@ -114,7 +114,7 @@ func runStages(ctx context.Context, a *app, brokers []string, kafkaOpts []kgo.Op
 	if err != nil {
 		return err
 	}
-	cfg := processors.Config{Brokers: brokers, KafkaOptions: kafkaOpts, InstanceID: instanceID(a), BatchSize: a.cfg.BatchSize, Fuse: a.cfg.FuseStages}
+	cfg := processors.Config{Brokers: brokers, KafkaOptions: kafkaOpts, InstanceID: instanceID(a), BatchSize: a.cfg.BatchSize, Linger: a.cfg.HopLinger, Fuse: a.cfg.FuseStages}
 	// The embedded broker keeps every transaction marker of a compacted changelog, so its
 	// sweep re-read them all and stalled the broker longer each time: 125 ms 14 s into a
 	// run at 2,500/s, 223 ms at 54 s.

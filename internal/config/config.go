@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config holds every setting. The struct tags are the documentation: `default` is the
@@ -60,6 +61,12 @@ type Config struct {
 
 	// BatchSize is the most records one stage transaction covers.
 	BatchSize int `name:"batch-size" env:"PAYSTREAM_BATCH_SIZE" default:"1000" help:"Records per stage transaction (default ${default})."`
+
+	// HopLinger is the shortest time between the beginnings of a hop's transactions (see
+	// processors.Config.Linger). At 2,500 P2P payments/s on the 2-core reference machine,
+	// 10ms took about 5 % off the machine's CPU a payment, and up to 16 % at 200/s, for
+	// up to 10 ms more on a payment's way through a busy hop.
+	HopLinger time.Duration `name:"hop-linger" env:"PAYSTREAM_HOP_LINGER" default:"10ms" help:"Shortest time between the beginnings of a hop's transactions; records arriving meanwhile join the next one. 0: back to back (default ${default})." placeholder:"DURATION"`
 
 	// FuseStages runs consecutive stages of one process in one hop: one consumer and one
 	// transaction for the chain instead of one per stage. The same records are written.
@@ -114,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > 100_000 {
 		return invalid("PAYSTREAM_BATCH_SIZE", strconv.Itoa(c.BatchSize), "must be between 1 and 100000")
+	}
+	if c.HopLinger < 0 || c.HopLinger > time.Second {
+		return invalid("PAYSTREAM_HOP_LINGER", c.HopLinger.String(), "must be between 0 and 1s")
 	}
 	if c.BankURL != "" {
 		u, err := url.Parse(c.BankURL)
@@ -204,6 +214,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("admin", c.AdminAddr),
 		slog.String("instance_id", c.InstanceID),
 		slog.Int("batch_size", c.BatchSize),
+		slog.Duration("hop_linger", c.HopLinger),
 		slog.Bool("fuse_stages", c.FuseStages),
 		slog.String("bank_url", redactURL(c.BankURL)),
 		slog.String("log_level", c.LogLevel),

@@ -5,10 +5,11 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 func validConfig() Config {
-	return Config{DataDir: ".paystream", Subsidiary: "DEV", BatchSize: 1000, KafkaAddr: "127.0.0.1:9092", Partitions: 12,
+	return Config{DataDir: ".paystream", Subsidiary: "DEV", BatchSize: 1000, HopLinger: 10 * time.Millisecond, KafkaAddr: "127.0.0.1:9092", Partitions: 12,
 		HTTPAddr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:9090", LogLevel: "info", LogFormat: "text"}
 }
 
@@ -31,6 +32,9 @@ func TestValidate(t *testing.T) {
 		{"registry scheme", func(c *Config) { c.SchemaRegistryURL = "ftp://r:8081" }, "PAYSTREAM_SCHEMA_REGISTRY_URL"},
 		{"subsidiary", func(c *Config) { c.Subsidiary = "dev" }, "PAYSTREAM_SUBSIDIARY"},
 		{"batch size", func(c *Config) { c.BatchSize = 0 }, "PAYSTREAM_BATCH_SIZE"},
+		{"no hop linger", func(c *Config) { c.HopLinger = 0 }, ""},
+		{"negative hop linger", func(c *Config) { c.HopLinger = -time.Millisecond }, "PAYSTREAM_HOP_LINGER"},
+		{"hop linger over a second", func(c *Config) { c.HopLinger = 1001 * time.Millisecond }, "PAYSTREAM_HOP_LINGER"},
 		{"bank url", func(c *Config) { c.BankURL = "bank:80" }, "PAYSTREAM_BANK_URL"},
 		{"default partitions", func(c *Config) { c.Partitions = 0 }, ""},
 		{"negative partitions", func(c *Config) { c.Partitions = -1 }, "PAYSTREAM_PARTITIONS"},
