@@ -24,8 +24,9 @@ type Config struct {
 	// transaction has a fixed cost (a broker marker for every partition it wrote to, a
 	// database commit, the stages' lookups) whatever its size; when transactions are
 	// quicker than Linger, the records that arrive meanwhile join the next one instead of
-	// each paying that cost. A hop that has been idle for Linger begins at once. Default 0:
-	// transactions run back to back.
+	// each paying that cost. A hop that has been idle for Linger begins at once, and one
+	// whose last transaction took BatchSize records does not wait. It is paid at every hop
+	// of a payment's chain. At most MaxLinger. Default 0: transactions run back to back.
 	Linger time.Duration
 	// Fuse runs consecutive named stages in one hop. Default false.
 	Fuse bool
@@ -77,6 +78,9 @@ const (
 	DefaultMaxStateKeyBytes   = 128
 	DefaultMaxStateValueBytes = 512
 	DefaultStopTimeout        = 10 * time.Second
+	// MaxLinger bounds Linger: a worker notices a stop or a kill only after its wait, and
+	// a second is already far more than a payment should wait at a hop.
+	MaxLinger = time.Second
 )
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -125,6 +129,9 @@ func (c Config) Validate() error {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("field %s: %v, must not be negative", name, d))
 		}
+	}
+	if c.Linger > MaxLinger {
+		errs = append(errs, fmt.Errorf("field Linger: %v, must be at most %v", c.Linger, MaxLinger))
 	}
 	if c.HeartbeatInterval >= c.SessionTimeout {
 		errs = append(errs, fmt.Errorf("field HeartbeatInterval %v must be below SessionTimeout %v", c.HeartbeatInterval, c.SessionTimeout))

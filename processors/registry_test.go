@@ -111,6 +111,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative stop", func(c *Config) { c.StopTimeout = -time.Second }, "StopTimeout"},
 		{"linger", func(c *Config) { c.Linger = 10 * time.Millisecond }, ""},
 		{"negative linger", func(c *Config) { c.Linger = -time.Millisecond }, "Linger"},
+		{"linger above the most", func(c *Config) { c.Linger = MaxLinger + time.Millisecond }, "Linger"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok

@@ -48,6 +48,7 @@ type worker struct {
 	topUpWait time.Duration
 	batch     uint64    // of the batch being processed (Input.Batch)
 	begun     time.Time // when the last transaction began
+	full      bool      // the last transaction took BatchSize records: a backlog does not linger
 }
 
 // batches numbers the batches of every worker of the process.
@@ -223,10 +224,12 @@ func (w *worker) run(ctx context.Context) error {
 
 // linger waits out what is left of Linger since the last transaction began. The records
 // that arrive meanwhile are taken by the poll after it, or by its top-up: the client holds
-// only the fetch answered first.
+// only the fetch answered first. After a full batch more records are already waiting, so
+// there is nothing to gather. A kill is noticed by the poll after the wait, at most
+// MaxLinger late.
 func (w *worker) linger(ctx context.Context) {
 	d := w.cfg.Linger - time.Since(w.begun)
-	if d <= 0 {
+	if w.full || d <= 0 {
 		return
 	}
 	from := time.Now()
@@ -442,7 +445,7 @@ func (w *worker) transact(ctx context.Context, sess *kgo.GroupTransactSession, r
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	start := time.Now()
-	w.begun = start
+	w.begun, w.full = start, len(recs) >= w.cfg.BatchSize
 	promise := kgo.AbortingFirstErrPromise(sess.Client())
 	// Produce outlives a stop request: the batch is finished or aborted as a whole.
 	produceCtx := context.WithoutCancel(ctx)

@@ -65,7 +65,8 @@ type Config struct {
 	// HopLinger is the shortest time between the beginnings of a hop's transactions (see
 	// processors.Config.Linger). At 2,500 P2P payments/s on the 2-core reference machine,
 	// 10ms took about 5 % off the machine's CPU a payment, and up to 16 % at 200/s, for
-	// up to 10 ms more on a payment's way through a busy hop.
+	// up to 10 ms more at each hop a payment passes while its transactions are quicker
+	// than that.
 	HopLinger time.Duration `name:"hop-linger" env:"PAYSTREAM_HOP_LINGER" default:"10ms" help:"Shortest time between the beginnings of a hop's transactions; records arriving meanwhile join the next one. 0: back to back (default ${default})." placeholder:"DURATION"`
 
 	// FuseStages runs consecutive stages of one process in one hop: one consumer and one
@@ -122,7 +123,7 @@ func (c *Config) Validate() error {
 	if c.BatchSize < 1 || c.BatchSize > 100_000 {
 		return invalid("PAYSTREAM_BATCH_SIZE", strconv.Itoa(c.BatchSize), "must be between 1 and 100000")
 	}
-	if c.HopLinger < 0 || c.HopLinger > time.Second {
+	if c.HopLinger < 0 || c.HopLinger > time.Second { // processors.MaxLinger
 		return invalid("PAYSTREAM_HOP_LINGER", c.HopLinger.String(), "must be between 0 and 1s")
 	}
 	if c.BankURL != "" {
