@@ -88,7 +88,21 @@ func (d devCmd) Run(a *app) error {
 	}
 	s.ready.Store(true)
 	s.printBanner(a, time.Since(start))
-	<-a.ctx.Done()
+	// Without its database nothing here can accept or post a payment: once the private
+	// server is gone (a full disk fails its recovery), dev stops and says why, rather than
+	// answering 503 and logging refused connections until someone looks.
+	var pgEnded <-chan struct{}
+	if s.db.server != nil {
+		pgEnded = s.db.server.Exited()
+	}
+	select {
+	case <-a.ctx.Done():
+	case <-pgEnded:
+		err := s.db.server.Ended()
+		a.log.Error("the private PostgreSQL server stopped; stopping paystream dev", "err", err)
+		s.stop(a)
+		return fmt.Errorf("the private PostgreSQL server stopped: %w", err)
+	}
 	a.log.Info("stopping paystream dev")
 	stopped := time.Now()
 	s.stop(a)

@@ -342,3 +342,33 @@ func metricValue(t *testing.T, url, name string) float64 {
 	}
 	return v
 }
+
+func TestDevStopsWhenItsPostgresStops(t *testing.T) {
+	t.Parallel()
+	p := startDevProcess(t, "--ephemeral")
+	p.waitHealthy(t)
+	dataDir := p.bannerField(t, "data")[0]
+
+	// An immediate shutdown ends the postmaster as a failed crash recovery does (a full
+	// disk): no clean checkpoint, the process gone.
+	if err := syscall.Kill(postmasterPID(t, filepath.Join(dataDir, "pg")), syscall.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(shutdownBudget + 5*time.Second):
+		t.Fatalf("paystream dev still runs %s after its PostgreSQL stopped:\n%s", shutdownBudget+5*time.Second, p.output())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code == 0 {
+		t.Errorf("paystream dev exited 0 after losing its database:\n%s", p.output())
+	}
+	out := p.output()
+	for _, want := range []string{"the private PostgreSQL server stopped", "its log", "immediate shutdown request"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the exit does not say %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ephemeral folder %s left behind (%v)", dataDir, err)
+	}
+}

@@ -377,6 +377,12 @@ func (s *Server) Stop(ctx context.Context) error {
 // Exited is closed when the server process has ended.
 func (s *Server) Exited() <-chan struct{} { return s.exited }
 
+// Ended says how the server process ended, with the last lines of its log, which name the
+// cause (a full disk, a killed postmaster). Call it once Exited is closed.
+func (s *Server) Ended() error {
+	return fmt.Errorf("postgres exited (%v); its log %s ends:\n%s", s.waitErr, s.logPath, s.logTail())
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
