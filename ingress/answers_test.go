@@ -222,3 +222,52 @@ func TestOnlyPlainPaymentAnswersAreHeld(t *testing.T) {
 		t.Error("the held answer was not kept at Close")
 	}
 }
+
+// With several ingress processes, a payment's outcome may be applied by another one than
+// the process holding its answer (they share payments.outcomes' partitions). The held
+// answer is then not written when its delay ends: the outcome row answers the retry.
+func TestHeldAnswerOfAnOutcomeAppliedElsewhere(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api, c, ch := holdingAPI(t, 300*time.Millisecond)
+
+	first, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-elsewhere", nil)
+	if err != nil || first.Status != http.StatusAccepted {
+		t.Fatalf("POST: %+v (%v)", first, err)
+	}
+	// Applied the way another process applies it: its status row probed, not held there.
+	id := paymentID(ch.KeyID, "key-elsewhere")
+	if _, err := api.db.Pool.Exec(ctx, applyOutcomesSQL, []string{id}, []string{"succeeded"}, []string{""}, []string{"{}"},
+		[]time.Time{time.Now()}, []string{"evt-elsewhere"}, []bool{false}); err != nil {
+		t.Fatal(err)
+	}
+	if held := api.server.delayed.holds([]string{id}); !held[0] {
+		t.Fatal("the answer is no longer held here; the test needs it held when the outcome goes in")
+	}
+	// A later payment with no outcome: once its answer is written, the first one's turn
+	// has passed.
+	if _, err := c.Do(ctx, "POST", "/v1/payments", []byte(transferBody), "key-no-outcome", nil); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for deadline := time.Now().Add(10 * time.Second); n == 0; time.Sleep(20 * time.Millisecond) {
+		if err := api.db.Pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_answers WHERE idem_key = 'key-no-outcome'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the answer of a payment without an outcome was not kept after the delay")
+		}
+	}
+	if err := api.db.Pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_answers WHERE idem_key = 'key-elsewhere'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d answers kept for a payment whose outcome is in (%v), want 0", n, err)
+	}
+	if held := api.server.delayed.holds([]string{id}); held[0] {
+		t.Error("the answer is still held after its delay")
+	}
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	again, err := c.Do(short, "POST", "/v1/payments", []byte(transferBody), "key-elsewhere", nil)
+	if err != nil || !again.Replayed || again.Status != http.StatusAccepted || string(again.Body) != string(first.Body) {
+		t.Errorf("retry: %+v %s (%v), want the first answer %s replayed from the outcome", again, again.Body, err, first.Body)
+	}
+}

@@ -291,6 +291,7 @@ func (s *Server) keepAnswer(ctx context.Context, ch, key string, rec *recorder, 
 	if async {
 		a := keptAnswer{ch: ch, key: key, status: rec.status, contentType: rec.header.Get("Content-Type"), body: rec.body.Bytes()}
 		if id := paymentID(ch, key); hold && derivable(id, a) {
+			a.standsOn = id
 			s.delayed.add(id, a)
 		} else {
 			s.answers.add(a)
@@ -308,6 +309,9 @@ type keptAnswer struct {
 	status      int
 	contentType string
 	body        []byte
+	// standsOn is the payment whose outcome row, once in, answers a retry in this
+	// answer's place (a held answer); empty for any other.
+	standsOn string
 }
 
 // maxAnswerGroup bounds one statement's rows.
@@ -316,21 +320,29 @@ const maxAnswerGroup = 512
 // writeAnswers stores a group of answers in one statement that commits without waiting for
 // the disk (set_config(..., true) is SET LOCAL for the statement's own transaction).
 // Nobody waits for it: until it is written, a retry finds its key in flight and waits.
+//
+// A held answer whose payment's outcome row is in by now is not written: the outcome
+// answers its retries. This process drops such answers as it applies their outcomes, but
+// with several ingress processes the outcome may have been read by another one (they
+// share payments.outcomes' partitions), and without this check every such answer would
+// be written all the same. The probe is per row (OFFSET 0 keeps it a subplan): an
+// anti-join could read payment_outcomes whole.
 func (s *Server) writeAnswers(group []keptAnswer) {
 	n := len(group)
-	chs, keys, types := make([]string, n), make([]string, n), make([]string, n)
+	chs, keys, types, standsOn := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	statuses := make([]int32, n)
 	bodies := make([][]byte, n)
 	for i, a := range group {
-		chs[i], keys[i], statuses[i], types[i], bodies[i] = a.ch, a.key, int32(a.status), a.contentType, a.body
+		chs[i], keys[i], statuses[i], types[i], bodies[i], standsOn[i] = a.ch, a.key, int32(a.status), a.contentType, a.body, a.standsOn
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := s.keyPool.Exec(ctx, `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
 		INSERT INTO idempotency_answers (channel_key, idem_key, status, content_type, body)
 		SELECT a.channel_key, a.idem_key, a.status, a.content_type, a.body
-		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[]) AS a(channel_key, idem_key, status, content_type, body), async
-		ON CONFLICT DO NOTHING`, chs, keys, statuses, types, bodies)
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[], $6::text[]) AS a(channel_key, idem_key, status, content_type, body, stands_on), async
+		WHERE a.stands_on = '' OR NOT EXISTS (SELECT FROM payment_outcomes o WHERE o.payment_id = a.stands_on OFFSET 0)
+		ON CONFLICT DO NOTHING`, chs, keys, statuses, types, bodies, standsOn)
 	if err != nil {
 		// The keys stay in flight: their retries wait, then take them over after abandonAfter
 		// and produce the same payment ids again, which the pipeline posts once.
