@@ -1,10 +1,15 @@
 package ingress
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,6 +160,61 @@ func TestBackoffSchedule(t *testing.T) {
 	for _, tt := range tests {
 		if got := webhooks.Backoff(tt.attempt); got != tt.want {
 			t.Errorf("Backoff(%d) = %s, want %s", tt.attempt, got, tt.want)
+		}
+	}
+}
+
+// syncBuffer is a log sink that goroutines may write while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A poll that keeps failing (here its table is gone, as when the database is down) is
+// logged when it starts failing and when it works again, not at every interval.
+func TestWebhookPollFailuresAreNotLoggedEveryPoll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	api := newTestAPI(t)
+	var logs syncBuffer
+	d := webhooks.NewDispatcher(api.db.Pool, api.store, slog.New(slog.NewTextHandler(&logs, nil)))
+	if _, err := api.db.Pool.Exec(ctx, `ALTER TABLE webhook_deliveries RENAME TO webhook_deliveries_away`); err != nil {
+		t.Fatal(err)
+	}
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { d.Run(run, 10*time.Millisecond); close(done) }()
+	defer func() { stop(); <-done }()
+
+	time.Sleep(500 * time.Millisecond)
+	if n := strings.Count(logs.String(), `msg="delivering webhooks"`); n != 1 {
+		t.Errorf("%d error lines over 500 ms of failing polls every 10 ms, want 1:\n%s", n, logs.String())
+	}
+	if _, err := api.db.Pool.Exec(ctx, `ALTER TABLE webhook_deliveries_away RENAME TO webhook_deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	again := regexp.MustCompile(`msg="delivering webhooks again" failed_polls=(\d+)`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := again.FindStringSubmatch(logs.String()); m != nil {
+			if n, _ := strconv.Atoi(m[1]); n < 10 {
+				t.Errorf("recovered after %d failed polls, want the 500 ms of them (10 or more)", n)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no line saying deliveries work again:\n%s", logs.String())
 		}
 	}
 }

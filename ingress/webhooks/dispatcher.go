@@ -206,15 +206,29 @@ func (d *Dispatcher) send(ctx context.Context, x due) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// failureLogEvery spaces the error lines of a failure that lasts: polling goes on at its
+// interval, so that deliveries resume as soon as the database is back, but a database
+// that is down for an hour must not leave 18,000 identical lines in the log.
+const failureLogEvery = 30 * time.Second
+
 // Run delivers until ctx ends, polling every interval.
 func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var failed int // polls in a row that failed
+	var logged time.Time
 	for {
 		for {
 			n, err := d.DeliverDue(ctx)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				d.log.Error("delivering webhooks", "err", err)
+			switch {
+			case err != nil && !errors.Is(err, context.Canceled):
+				if failed++; failed == 1 || time.Since(logged) >= failureLogEvery {
+					d.log.Error("delivering webhooks", "err", err, "failed_polls", failed)
+					logged = time.Now()
+				}
+			case err == nil && failed > 0:
+				d.log.Info("delivering webhooks again", "failed_polls", failed)
+				failed = 0
 			}
 			if n < d.Batch || err != nil {
 				break
