@@ -3,7 +3,9 @@ package ledger
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +100,10 @@ func encodeCursor(at time.Time, id int64, shard int) string {
 	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d:%d:%d", at.UnixMicro(), id, shard))
 }
 
+// decodeCursor takes only what encodeCursor gives out. A cursor is the client's to send
+// back, and one it made up (a shard no smallint holds, a time outside PostgreSQL's range)
+// would otherwise reach the query and fail there as a server error rather than as a bad
+// request.
 func decodeCursor(c string) (time.Time, int64, int, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
@@ -105,7 +111,7 @@ func decodeCursor(c string) (time.Time, int64, int, error) {
 	}
 	parts := strings.Split(string(b), ":")
 	if len(parts) != 3 {
-		return time.Time{}, 0, 0, fmt.Errorf("malformed cursor")
+		return time.Time{}, 0, 0, errors.New("malformed cursor")
 	}
 	var n [3]int64
 	for i, p := range parts {
@@ -113,7 +119,11 @@ func decodeCursor(c string) (time.Time, int64, int, error) {
 			return time.Time{}, 0, 0, err
 		}
 	}
-	return time.UnixMicro(n[0]), n[1], int(n[2]), nil
+	at, id, shard := time.UnixMicro(n[0]).UTC(), n[1], n[2]
+	if shard < 0 || shard > math.MaxInt16 || at.Year() < 1 || at.Year() > 9999 || encodeCursor(at, id, int(shard)) != c {
+		return time.Time{}, 0, 0, errors.New("not a cursor this API gave out")
+	}
+	return at, id, int(shard), nil
 }
 
 // PaymentTransfers returns the transfers of a payment in id order: its posting's and

@@ -1,6 +1,10 @@
 package ledger
 
 import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
 	"testing"
 	"time"
 )
@@ -57,4 +61,55 @@ func TestStatementPagesAndBalanceAt(t *testing.T) {
 	if _, err := f.l.Statement(f.ctx, alice.ID, StatementQuery{Cursor: "garbage!"}); err == nil {
 		t.Fatal("bad cursor accepted")
 	}
+}
+
+// A cursor the API did not give out is refused as invalid, before the query: not
+// later, as a server error of the database or of the driver.
+func TestStatementRefusesCursorsItDidNotGiveOut(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	alice := f.wallet("100")
+	raw := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	now := time.Now().UnixMicro()
+	for _, tt := range []struct{ name, cursor string }{
+		{"not base64", "garbage!"},
+		{"two fields", raw("1:2")},
+		{"a plus sign", raw(fmt.Sprintf("+%d:1:0", now))},
+		{"leading zeros", raw(fmt.Sprintf("%d:007:0", now))},
+		{"a shard no smallint holds", raw(fmt.Sprintf("%d:1:70000", now))},
+		{"a negative shard", raw(fmt.Sprintf("%d:1:-1", now))},
+		{"after year 9999", raw(fmt.Sprintf("%d:1:0", int64(1)<<62))},
+		{"before year 1", raw(fmt.Sprintf("%d:1:0", -(int64(1) << 62)))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := f.l.Statement(f.ctx, alice.ID, StatementQuery{Cursor: tt.cursor}); !errors.Is(err, ErrInvalid) {
+				t.Errorf("cursor %q: %v, want ErrInvalid", tt.cursor, err)
+			}
+		})
+	}
+	if _, err := f.l.Statement(f.ctx, alice.ID, StatementQuery{Cursor: encodeCursor(time.Now(), 1, 3)}); err != nil {
+		t.Errorf("a cursor as the API gives out: %v", err)
+	}
+}
+
+// FuzzDecodeCursor: any string is refused or is exactly what encodeCursor makes of what
+// it decodes to, with a shard a smallint holds and a time PostgreSQL holds.
+func FuzzDecodeCursor(f *testing.F) {
+	f.Add(encodeCursor(time.Date(2026, 12, 7, 10, 0, 0, 123000, time.UTC), 42, 3))
+	f.Add(encodeCursor(time.Unix(0, 0), 1, 0))
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte("1:2:70000")))
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte("-9223372036854775808:0:0")))
+	f.Add("garbage!")
+	f.Fuzz(func(t *testing.T, c string) {
+		at, id, shard, err := decodeCursor(c)
+		if err != nil {
+			return
+		}
+		if shard < 0 || shard > math.MaxInt16 || at.Year() < 1 || at.Year() > 9999 {
+			t.Fatalf("%q decoded to shard %d at %v", c, shard, at)
+		}
+		if again := encodeCursor(at, id, shard); again != c {
+			t.Fatalf("%q decoded to (%v, %d, %d), which encodes as %q", c, at, id, shard, again)
+		}
+	})
 }
