@@ -123,3 +123,44 @@ func TestRunningAverage(t *testing.T) {
 		t.Error("huge amounts do not saturate")
 	}
 }
+
+// FuzzDecodeCounters: a risk state entry read back from the changelog is either refused
+// with ErrBadState or is counters the stage can use: encoding them again gives an entry
+// that decodes to the same encoding, and ageing, counting and fitting them do not panic.
+func FuzzDecodeCounters(f *testing.F) {
+	c := newCounters()
+	c.advance(unitOf(t0))
+	c.add(unitOf(t0), 1250)
+	c.add(unitOf(t0.Add(-3*time.Hour)), 99)
+	c.observe(1250, 10)
+	f.Add(c.encode())
+	f.Add(newCounters().encode())
+	f.Add([]byte{countersVersion})
+	f.Add([]byte{countersVersion + 1, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := decodeCounters(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadState) {
+				t.Fatalf("%x: %v, want ErrBadState", b, err)
+			}
+			return
+		}
+		enc := d.encode()
+		again, err := decodeCounters(enc)
+		if err != nil {
+			t.Fatalf("%x decoded, but its encoding %x does not: %v", b, enc, err)
+		}
+		if e2 := again.encode(); string(e2) != string(enc) {
+			t.Fatalf("%x: encodes as %x, then as %x", b, enc, e2)
+		}
+		for _, w := range Windows {
+			_ = d.sum(w)
+		}
+		d.advance(d.head + 1)
+		d.add(d.head-400, 7)
+		d.observe(7, 10)
+		if _, err := d.encodeWithin(128); err != nil {
+			t.Fatalf("%x: %v", b, err)
+		}
+	})
+}
