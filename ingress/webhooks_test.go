@@ -3,12 +3,11 @@ package ingress
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -183,38 +182,66 @@ func (s *syncBuffer) String() string {
 }
 
 // A poll that keeps failing (here its table is gone, as when the database is down) is
-// logged when it starts failing and when it works again, not at every interval.
+// logged when it starts failing, then at most every FailureLogEvery with the count of
+// failed polls, and once more when it works again.
 func TestWebhookPollFailuresAreNotLoggedEveryPoll(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	api := newTestAPI(t)
 	var logs syncBuffer
-	d := webhooks.NewDispatcher(api.db.Pool, api.store, slog.New(slog.NewTextHandler(&logs, nil)))
+	d := webhooks.NewDispatcher(api.db.Pool, api.store, slog.New(slog.NewJSONHandler(&logs, nil)))
+	d.FailureLogEvery = 100 * time.Millisecond
 	if _, err := api.db.Pool.Exec(ctx, `ALTER TABLE webhook_deliveries RENAME TO webhook_deliveries_away`); err != nil {
 		t.Fatal(err)
 	}
 	run, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { d.Run(run, 10*time.Millisecond); close(done) }()
+	go func() { d.Run(run, 5*time.Millisecond); close(done) }()
 	defer func() { stop(); <-done }()
 
-	time.Sleep(500 * time.Millisecond)
-	if n := strings.Count(logs.String(), `msg="delivering webhooks"`); n != 1 {
-		t.Errorf("%d error lines over 500 ms of failing polls every 10 ms, want 1:\n%s", n, logs.String())
-	}
+	time.Sleep(600 * time.Millisecond)
 	if _, err := api.db.Pool.Exec(ctx, `ALTER TABLE webhook_deliveries_away RENAME TO webhook_deliveries`); err != nil {
 		t.Fatal(err)
 	}
-	again := regexp.MustCompile(`msg="delivering webhooks again" failed_polls=(\d+)`)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if m := again.FindStringSubmatch(logs.String()); m != nil {
-			if n, _ := strconv.Atoi(m[1]); n < 10 {
-				t.Errorf("recovered after %d failed polls, want the 500 ms of them (10 or more)", n)
-			}
-			break
-		}
+	type line struct {
+		Time        time.Time
+		Msg         string
+		FailedPolls int `json:"failed_polls"`
+	}
+	var failures []line
+	var recovered *line
+	for deadline := time.Now().Add(10 * time.Second); recovered == nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no line saying deliveries work again:\n%s", logs.String())
 		}
+		failures = failures[:0]
+		for _, raw := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var l line
+			if err := json.Unmarshal([]byte(raw), &l); err != nil {
+				t.Fatalf("log line %q: %v", raw, err)
+			}
+			switch l.Msg {
+			case "delivering webhooks":
+				failures = append(failures, l)
+			case "delivering webhooks again":
+				recovered = &l
+			}
+		}
+	}
+	// 600 ms or more of failing polls every 5 ms: a line at the first, then one each 100 ms
+	// or more (how many depends on how long the rename took; the gaps are what counts).
+	if len(failures) < 2 {
+		t.Fatalf("%d error lines over 600 ms of failing polls, want one at the start and more each 100 ms:\n%s", len(failures), logs.String())
+	}
+	for i := 1; i < len(failures); i++ {
+		if gap := failures[i].Time.Sub(failures[i-1].Time); gap < d.FailureLogEvery {
+			t.Errorf("error lines %d and %d %v apart, want %v or more", i-1, i, gap, d.FailureLogEvery)
+		}
+		if failures[i].FailedPolls <= failures[i-1].FailedPolls {
+			t.Errorf("failed_polls %d after %d, want it counting on", failures[i].FailedPolls, failures[i-1].FailedPolls)
+		}
+	}
+	if failures[0].FailedPolls != 1 || recovered.FailedPolls < failures[len(failures)-1].FailedPolls {
+		t.Errorf("failed_polls: first line %d, recovery %d after a last error line of %d", failures[0].FailedPolls, recovered.FailedPolls, failures[len(failures)-1].FailedPolls)
 	}
 }

@@ -87,8 +87,16 @@ func TestStatementRefusesCursorsItDidNotGiveOut(t *testing.T) {
 			}
 		})
 	}
-	if _, err := f.l.Statement(f.ctx, alice.ID, StatementQuery{Cursor: encodeCursor(time.Now(), 1, 3)}); err != nil {
-		t.Errorf("a cursor as the API gives out: %v", err)
+	// Cursors as the API gives them out, at the edges of what the checks let through, run
+	// their query: what decodeCursor takes, PostgreSQL takes.
+	for _, c := range []string{
+		encodeCursor(time.Now(), 1, 3),
+		encodeCursor(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), math.MinInt64, 0),
+		encodeCursor(time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), math.MaxInt64, math.MaxInt16),
+	} {
+		if _, err := f.l.Statement(f.ctx, alice.ID, StatementQuery{Cursor: c}); err != nil {
+			t.Errorf("cursor %q as the API gives out: %v", c, err)
+		}
 	}
 }
 

@@ -99,8 +99,11 @@ func (d devCmd) Run(a *app) error {
 	case <-a.ctx.Done():
 	case <-pgEnded:
 		err := s.db.server.Ended()
-		a.log.Error("the private PostgreSQL server stopped; stopping paystream dev", "err", err)
+		a.log.Error("the private PostgreSQL server stopped; stopping paystream dev", "log_tail", s.db.server.LogTail())
 		s.stop(a)
+		if s.ephemeral {
+			err = fmt.Errorf("%w (removed with the ephemeral data folder; its tail is logged above)", err)
+		}
 		return fmt.Errorf("the private PostgreSQL server stopped: %w", err)
 	}
 	a.log.Info("stopping paystream dev")

@@ -54,11 +54,13 @@ type Dispatcher struct {
 	Backoff func(attempt int) time.Duration
 	// Batch is how many due deliveries one pass sends, concurrently.
 	Batch int
+	// FailureLogEvery spaces the error lines of polls that keep failing; tests shorten it.
+	FailureLogEvery time.Duration
 }
 
 // NewDispatcher returns a dispatcher with the default schedule and a 10 s HTTP timeout.
 func NewDispatcher(pool *pgxpool.Pool, ch *channels.Store, log *slog.Logger) *Dispatcher {
-	return &Dispatcher{pool: pool, channels: ch, log: log, Backoff: Backoff, Batch: 32,
+	return &Dispatcher{pool: pool, channels: ch, log: log, Backoff: Backoff, Batch: 32, FailureLogEvery: FailureLogEvery,
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // a redirect is an answer, not an instruction to follow
 		}}}
@@ -206,10 +208,11 @@ func (d *Dispatcher) send(ctx context.Context, x due) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// failureLogEvery spaces the error lines of a failure that lasts: polling goes on at its
-// interval, so that deliveries resume as soon as the database is back, but a database
-// that is down for an hour must not leave 18,000 identical lines in the log.
-const failureLogEvery = 30 * time.Second
+// FailureLogEvery is the default spacing of the error lines of a failure that lasts:
+// polling goes on at its interval, so that deliveries resume as soon as the database is
+// back, but a database that is down for an hour must not leave 18,000 identical lines in
+// the log.
+const FailureLogEvery = 30 * time.Second
 
 // Run delivers until ctx ends, polling every interval.
 func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
@@ -222,7 +225,7 @@ func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
 			n, err := d.DeliverDue(ctx)
 			switch {
 			case err != nil && !errors.Is(err, context.Canceled):
-				if failed++; failed == 1 || time.Since(logged) >= failureLogEvery {
+				if failed++; failed == 1 || time.Since(logged) >= d.FailureLogEvery {
 					d.log.Error("delivering webhooks", "err", err, "failed_polls", failed)
 					logged = time.Now()
 				}

@@ -377,11 +377,20 @@ func (s *Server) Stop(ctx context.Context) error {
 // Exited is closed when the server process has ended.
 func (s *Server) Exited() <-chan struct{} { return s.exited }
 
-// Ended says how the server process ended, with the last lines of its log, which name the
-// cause (a full disk, a killed postmaster). Call it once Exited is closed.
+// Ended waits for the server process to end and says how it did. A postmaster that shuts
+// down after a failed crash recovery (a full disk) exits with status 0: its log's tail
+// (LogTail) names the cause.
 func (s *Server) Ended() error {
-	return fmt.Errorf("postgres exited (%v); its log %s ends:\n%s", s.waitErr, s.logPath, s.logTail())
+	<-s.exited
+	status := "exit status 0"
+	if s.waitErr != nil {
+		status = s.waitErr.Error()
+	}
+	return fmt.Errorf("postgres exited (%s); its log is %s", status, s.logPath)
 }
+
+// LogTail returns the last 2,000 bytes of the server's log.
+func (s *Server) LogTail() string { return s.logTail() }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
