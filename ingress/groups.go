@@ -14,14 +14,32 @@ type groups[T any] struct {
 	stop   chan struct{}
 	done   sync.WaitGroup
 	max    int
-	linger time.Duration
+	linger lingering
 	write  func([]T)
 }
 
-// newGroups starts writers that call write with up to max items at a time. With linger,
-// a writer waits that long after an item for more before it writes: for items nobody
-// waits on, fewer and larger statements.
-func newGroups[T any](writers, max int, linger time.Duration, write func([]T)) *groups[T] {
+// lingering says how long a writer waits for more items after the first before it writes.
+type lingering struct {
+	wait   time.Duration // the longest wait; 0: none
+	enough int           // a group this large is written at once; 0: the groups' max
+	// A writer waits only while items have been arriving at least this fast (a second,
+	// averaged over the last groups): slower, few would join in the wait.
+	minRate float64
+	// underway, when set, counts the items that may still join a group: those queued
+	// or in it, and those of requests on their way to it or just past it, whose clients
+	// may send the next. A writer waits only while it exceeds the group.
+	underway func() int
+}
+
+// lingerRecheck is how often a lingering writer looks at underway again: requests leave
+// it without a word to the writer.
+const lingerRecheck = 250 * time.Microsecond
+
+// newGroups starts writers that call write with up to max items at a time.
+func newGroups[T any](writers, max int, linger lingering, write func([]T)) *groups[T] {
+	if linger.enough <= 0 || linger.enough > max {
+		linger.enough = max
+	}
 	g := &groups[T]{in: make(chan T, 4*max), stop: make(chan struct{}), max: max, linger: linger, write: write}
 	for range writers {
 		g.done.Add(1)
@@ -42,6 +60,7 @@ func (g *groups[T]) add(item T) {
 
 func (g *groups[T]) run() {
 	defer g.done.Done()
+	var arrivals arrivalRate
 	for {
 		var first T
 		select {
@@ -50,29 +69,71 @@ func (g *groups[T]) run() {
 			g.drain()
 			return
 		}
-		group := []T{first}
-		if g.linger > 0 {
+		group := g.fill([]T{first})
+		busy := arrivals.add(len(group), time.Now()) >= g.linger.minRate
+		if g.linger.wait > 0 && busy {
 			group = g.gather(group)
 		}
 		g.write(g.fill(group))
 	}
 }
 
-// gather adds what arrives within linger, up to max.
+// arrivalRate follows how fast items arrive, from the groups a writer takes: the items
+// and the time between groups are averaged apart, so a group taken right after another
+// does not read as a burst.
+type arrivalRate struct {
+	items, seconds float64
+	last           time.Time
+}
+
+// add counts a group taken at now and returns the rate so far, in items a second. Each
+// group weighs a fifth, so a change of pace shows within a few groups.
+func (r *arrivalRate) add(items int, now time.Time) float64 {
+	if !r.last.IsZero() {
+		r.items = 0.8*r.items + 0.2*float64(items)
+		r.seconds = 0.8*r.seconds + 0.2*now.Sub(r.last).Seconds()
+	}
+	r.last = now
+	if r.seconds <= 0 {
+		return 0
+	}
+	return r.items / r.seconds
+}
+
+// gather adds what arrives within the linger, until the group is large enough or, with
+// underway, nothing more is on its way.
 func (g *groups[T]) gather(group []T) []T {
-	t := time.NewTimer(g.linger)
+	deadline := time.Now().Add(g.linger.wait)
+	t := time.NewTimer(g.nextLook(deadline))
 	defer t.Stop()
-	for len(group) < g.max {
+	for len(group) < g.linger.enough && g.more(len(group)) {
 		select {
 		case item := <-g.in:
 			group = append(group, item)
 		case <-t.C:
-			return group
+			if !time.Now().Before(deadline) {
+				return group
+			}
+			t.Reset(g.nextLook(deadline))
 		case <-g.stop:
 			return group
 		}
 	}
 	return group
+}
+
+func (g *groups[T]) more(grouped int) bool {
+	return g.linger.underway == nil || g.linger.underway() > grouped
+}
+
+// nextLook is when a lingering writer next wakes on its own: at the deadline, or sooner
+// to look at underway again.
+func (g *groups[T]) nextLook(deadline time.Time) time.Duration {
+	d := time.Until(deadline)
+	if g.linger.underway != nil && d > lingerRecheck {
+		d = lingerRecheck
+	}
+	return d
 }
 
 // fill adds what is already queued, up to max.

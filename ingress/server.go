@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -73,6 +74,9 @@ type Server struct {
 	limits     *rateLimits
 	router     chi.Router
 	metrics    *metrics
+	// accepting counts the payment requests between their arrival and the
+	// acknowledgement of their record by Kafka; the claim writer waits for them.
+	accepting atomic.Int64
 }
 
 // NewServer builds the API's router. It fails only when its metrics cannot be registered.
@@ -102,8 +106,8 @@ func NewServer(cfg Config) (*Server, error) {
 		} else {
 			s.log.Warn("no pool of its own for the key statements", "err", err)
 		}
-		s.claims = newClaims(s.keyPool, claimWriters)
-		s.answers = newGroups(answerWriters, maxAnswerGroup, answerLinger, s.writeAnswers)
+		s.claims = newClaims(s.keyPool, claimWriters, func() int { return int(s.accepting.Load()) })
+		s.answers = newGroups(answerWriters, maxAnswerGroup, lingering{wait: answerLinger}, s.writeAnswers)
 		s.delayed = newDelayedAnswers(s.answers.add)
 	}
 	if s.webhooks == nil {
