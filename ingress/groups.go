@@ -25,9 +25,11 @@ type lingering struct {
 	// A writer waits only while items have been arriving at least this fast (a second,
 	// averaged over the last groups): slower, few would join in the wait.
 	minRate float64
-	// underway, when set, counts the items that may still join a group: those queued
-	// or in it, and those of requests on their way to it or just past it, whose clients
-	// may send the next. A writer waits only while it exceeds the group.
+	// underway, when set, counts the requests in progress, those in the group among
+	// them: a writer waits only while some are elsewhere. When every request in
+	// progress is in the group, as when a few senders in a closed loop all wait on it,
+	// nothing more can come soon. It counts for the whole server, so it suits one
+	// writer: with two, each would see the other's items as still to come.
 	underway func() int
 }
 
@@ -61,6 +63,7 @@ func (g *groups[T]) add(item T) {
 func (g *groups[T]) run() {
 	defer g.done.Done()
 	var arrivals arrivalRate
+	written := 0
 	for {
 		var first T
 		select {
@@ -69,12 +72,17 @@ func (g *groups[T]) run() {
 			g.drain()
 			return
 		}
+		// The rate counts whole groups as written, the ones gathered in a wait included:
+		// counting only what was queued would read a wait as a slow spell, and every
+		// other group would not wait.
+		busy := arrivals.add(written, time.Now()) >= g.linger.minRate
 		group := g.fill([]T{first})
-		busy := arrivals.add(len(group), time.Now()) >= g.linger.minRate
 		if g.linger.wait > 0 && busy {
 			group = g.gather(group)
 		}
-		g.write(g.fill(group))
+		group = g.fill(group)
+		written = len(group)
+		g.write(group)
 	}
 }
 
@@ -86,12 +94,16 @@ type arrivalRate struct {
 	last           time.Time
 }
 
-// add counts a group taken at now and returns the rate so far, in items a second. Each
-// group weighs a fifth, so a change of pace shows within a few groups.
+// rateGapCap bounds the time between two groups that the rate counts, so that after a
+// quiet spell a steady pace shows again within a few groups.
+const rateGapCap = 100 * time.Millisecond
+
+// add counts the items of the last group, written since it was taken, and a new group
+// taken at now, and returns the rate so far in items a second. Each group weighs a fifth.
 func (r *arrivalRate) add(items int, now time.Time) float64 {
 	if !r.last.IsZero() {
 		r.items = 0.8*r.items + 0.2*float64(items)
-		r.seconds = 0.8*r.seconds + 0.2*now.Sub(r.last).Seconds()
+		r.seconds = 0.8*r.seconds + 0.2*min(now.Sub(r.last), rateGapCap).Seconds()
 	}
 	r.last = now
 	if r.seconds <= 0 {
@@ -101,7 +113,7 @@ func (r *arrivalRate) add(items int, now time.Time) float64 {
 }
 
 // gather adds what arrives within the linger, until the group is large enough or, with
-// underway, nothing more is on its way.
+// underway, no request is in progress outside it.
 func (g *groups[T]) gather(group []T) []T {
 	deadline := time.Now().Add(g.linger.wait)
 	t := time.NewTimer(g.nextLook(deadline))

@@ -98,6 +98,24 @@ func TestGroupsLingerOnlyForRequestsUnderway(t *testing.T) {
 	}
 }
 
+// However many requests are in progress, a wait ends at its deadline.
+func TestGroupsLingerEndsAtItsDeadline(t *testing.T) {
+	t.Parallel()
+	written := make(chan []int, 8)
+	g := newGroups(1, 16, lingering{wait: 20 * time.Millisecond, underway: func() int { return 100 }},
+		func(items []int) { written <- items })
+	defer g.close()
+	g.add(1)
+	select {
+	case items := <-written:
+		if !slices.Equal(items, []int{1}) {
+			t.Errorf("wrote %v, want [1]", items)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait did not end at its deadline")
+	}
+}
+
 // A writer with a minimum rate does not wait while items come slower than it, however many
 // requests are on their way.
 func TestGroupsDoNotLingerWhenItemsComeSlowly(t *testing.T) {
@@ -158,6 +176,24 @@ func TestArrivalRate(t *testing.T) {
 		}
 		if got < 150 || got > 250 {
 			t.Errorf("rate %.1f a second, want about 200", got)
+		}
+	})
+	// After 10 quiet seconds, 2,500 a second shows as busy again within 15 groups.
+	t.Run("back from a quiet spell", func(t *testing.T) {
+		var r arrivalRate
+		at := start
+		for range 20 {
+			at = at.Add(time.Millisecond)
+			r.add(3, at)
+		}
+		at = at.Add(10 * time.Second)
+		got := r.add(1, at)
+		for range 15 {
+			at = at.Add(1200 * time.Microsecond)
+			got = r.add(3, at)
+		}
+		if got < 1000 {
+			t.Errorf("rate %.1f a second 15 groups after a quiet spell, want over 1,000", got)
 		}
 	})
 }

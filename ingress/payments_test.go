@@ -291,7 +291,12 @@ func TestWaitModeAnswersWithTheOutcome(t *testing.T) {
 	default:
 	}
 	close(release)
-	a := <-answered
+	var a answer
+	select {
+	case a = <-answered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer after the outcome")
+	}
 	if a.err != nil {
 		t.Fatal(a.err)
 	}
