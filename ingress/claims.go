@@ -67,22 +67,9 @@ const claimPaymentsSQL = `INSERT INTO payment_status AS p (payment_id, channel_k
 // maxClaimGroup bounds one statement's rows.
 const maxClaimGroup = 256
 
-// A claim group waits up to claimLinger for more requests, while fewer than claimEnough
-// are in it, requests have been arriving at claimBusy a second or faster, and some other
-// payment request is in progress (see Server.accepting). Without it, at 2,500 payments/s
-// the writer committed about 900 groups a second of under three requests each. Slower,
-// few would join; and when every request in progress is in the group (a few senders in a
-// closed loop, all waiting on it), none could.
-const (
-	claimLinger = 3 * time.Millisecond
-	claimEnough = 16
-	claimBusy   = 1000
-)
-
-// newClaims starts the claim writers; underway counts the payment requests in progress.
-func newClaims(pool *pgxpool.Pool, writers int, underway func() int) *claims {
+func newClaims(pool *pgxpool.Pool, writers int) *claims {
 	c := &claims{pool: pool}
-	c.groups = newGroups(writers, maxClaimGroup, lingering{wait: claimLinger, enough: claimEnough, minRate: claimBusy, underway: underway}, c.write)
+	c.groups = newGroups(writers, maxClaimGroup, 0, c.write)
 	return c
 }
 

@@ -51,15 +51,6 @@ type PaymentAccepted struct {
 // key.
 func (s *Server) paymentRoute() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.accepting.Add(1)
-		accepting := true
-		accepted := func() {
-			if accepting {
-				accepting = false
-				s.accepting.Add(-1)
-			}
-		}
-		defer accepted()
 		if p := keyProblem(r.Header.Get(HeaderIdempotencyKey)); p != nil {
 			problem.Write(w, p)
 			return
@@ -87,7 +78,6 @@ func (s *Server) paymentRoute() http.Handler {
 			// a server error lets the key go.
 			err := s.produce(context.WithoutCancel(r.Context()), rec)
 			s.metrics.step(stepProduce, start)
-			accepted() // a request waiting for its outcome sends no next one meanwhile
 			if err != nil {
 				s.unavailable(w, "accepting payment", err)
 				return
