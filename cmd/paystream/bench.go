@@ -44,6 +44,7 @@ type benchCmd struct {
 	CPUProfile  string        `name:"cpuprofile" help:"Write the bench's own CPU profile to this file: it shares the machine with what it measures." placeholder:"FILE"`
 	AdminURL    string        `name:"admin-url" help:"The paystream process's /metrics, for its RSS and CPU (default http://<PAYSTREAM_ADMIN_ADDR>/metrics)." placeholder:"URL"`
 	Chaos       int           `help:"Crash drill: run each stage as its own process and SIGKILL one at random this many times during the run (the target must be paystream dev --no-stages)."`
+	Interval    time.Duration `default:"1m" help:"Also give the figures of each interval of the run, the payments sent in it (a table when there is more than one; 0: none)." placeholder:"DURATION"`
 }
 
 func (benchCmd) Help() string {
@@ -85,6 +86,21 @@ type benchFigures struct {
 	MachineBusyPct float64 `json:"machine_busy_pct,omitempty"`
 	Verified       *bool   `json:"verified,omitempty"`
 	Kills          int     `json:"kills,omitempty"`
+	// Intervals splits the run by when each payment was sent. Over a long run the totals
+	// hide when the tail came: a 10-minute run's p99 may be the work of two bad minutes.
+	Intervals []benchInterval `json:"intervals,omitempty"`
+}
+
+// benchInterval is the figures of the payments sent in [From, To) seconds of the run.
+type benchInterval struct {
+	From          float64 `json:"from_s"`
+	To            float64 `json:"to_s"`
+	Sent          int     `json:"sent"`
+	Completed     int     `json:"completed"`
+	AcceptedP99ms float64 `json:"accepted_p99_ms"`
+	OutcomeP50ms  float64 `json:"outcome_p50_ms"`
+	OutcomeP99ms  float64 `json:"outcome_p99_ms"`
+	OutcomeMaxms  float64 `json:"outcome_max_ms"`
 }
 
 // benchPayment is what the bench keeps of one payment. It holds no pointer and a few words:
@@ -106,6 +122,7 @@ type benchRun struct {
 	pays    map[string]benchPayment // by payment id: the bench's and any other seen on the topic
 	reasons map[string]int
 	errors  atomic.Int64
+	every   time.Duration   // the length of an interval in the figures; 0: no intervals
 	recent  []time.Duration // request to outcome of the payments ended since the last progress line
 	// Counted as payments and outcomes arrive, for the progress line must not walk every
 	// payment each second: over a long run that took CPU from the system being measured.
@@ -152,7 +169,10 @@ func (b benchCmd) Run(a *app) error {
 		return err
 	}
 	c.WithHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.Concurrency * 2}, Timeout: 60 * time.Second})
-	run := &benchRun{a: a, c: c, epoch: time.Now(), pays: map[string]benchPayment{}, reasons: map[string]int{}}
+	run := &benchRun{a: a, c: c, epoch: time.Now(), pays: map[string]benchPayment{}, reasons: map[string]int{}, every: b.Interval}
+	if b.Interval < 0 {
+		return fmt.Errorf("--interval %s: must not be negative", b.Interval)
+	}
 
 	stopOutcomes, err := run.readOutcomes()
 	if err != nil {
@@ -552,16 +572,33 @@ func (r *benchRun) figures(start time.Time) benchFigures {
 	f := benchFigures{Rejected: map[string]int{}, Errors: int(r.errors.Load())}
 	var acc, out []time.Duration
 	var lastAccepted, lastDone time.Duration
+	from := r.since(start)
+	var spans []span
 	for _, p := range r.pays {
 		if !p.sent {
 			continue
 		}
+		var sp *span // the payment's interval, if the run has them
+		if r.every > 0 {
+			i := max(0, int((p.start-from)/r.every))
+			for len(spans) <= i {
+				spans = append(spans, span{})
+			}
+			sp = &spans[i]
+			sp.sent++
+		}
 		if !p.waited {
 			acc = append(acc, p.accepted-p.start)
+			if sp != nil {
+				sp.acc = append(sp.acc, p.accepted-p.start)
+			}
 		}
 		lastAccepted = max(lastAccepted, p.accepted)
 		if p.seen != 0 {
 			out = append(out, p.seen-p.start)
+			if sp != nil {
+				sp.out = append(sp.out, p.seen-p.start)
+			}
 			f.Completed++
 			lastDone = max(lastDone, p.seen)
 			if p.posted {
@@ -586,7 +623,22 @@ func (r *benchRun) figures(start time.Time) benchFigures {
 	f.AcceptedP50ms, f.AcceptedP90ms, f.AcceptedP99ms, f.AcceptedP999ms = percentile(acc, .5), percentile(acc, .9), percentile(acc, .99), percentile(acc, .999)
 	f.OutcomeP50ms, f.OutcomeP90ms, f.OutcomeP99ms, f.OutcomeP999ms = percentile(out, .5), percentile(out, .9), percentile(out, .99), percentile(out, .999)
 	f.AcceptedMaxms, f.OutcomeMaxms = percentile(acc, 1), percentile(out, 1)
+	for i, sp := range spans {
+		slices.Sort(sp.acc)
+		slices.Sort(sp.out)
+		f.Intervals = append(f.Intervals, benchInterval{
+			From: (time.Duration(i) * r.every).Seconds(), To: (time.Duration(i+1) * r.every).Seconds(),
+			Sent: sp.sent, Completed: len(sp.out), AcceptedP99ms: percentile(sp.acc, .99),
+			OutcomeP50ms: percentile(sp.out, .5), OutcomeP99ms: percentile(sp.out, .99), OutcomeMaxms: percentile(sp.out, 1),
+		})
+	}
 	return f
+}
+
+// span gathers the payments sent in one interval of a run.
+type span struct {
+	sent     int
+	acc, out []time.Duration
 }
 
 // metricsURL is the paystream process's /metrics, or "" when unknown.
@@ -681,6 +733,12 @@ func printFigures(w io.Writer, f benchFigures) {
 	}
 	if f.Verified != nil {
 		fmt.Fprintf(tw, "verified\t%v\n", *f.Verified)
+	}
+	if len(f.Intervals) > 1 {
+		fmt.Fprintf(tw, "\nsent in s\tsent\tcompleted\taccepted p99 ms\toutcome p50 ms\tp99 ms\tmax ms\n")
+		for _, in := range f.Intervals {
+			fmt.Fprintf(tw, "  %g-%g\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\n", in.From, in.To, in.Sent, in.Completed, in.AcceptedP99ms, in.OutcomeP50ms, in.OutcomeP99ms, in.OutcomeMaxms)
+		}
 	}
 	tw.Flush()
 }

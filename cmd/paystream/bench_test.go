@@ -172,3 +172,57 @@ func TestBenchCountsPaymentsWhicheverArrivesFirst(t *testing.T) {
 		t.Errorf("outcomes seen: a %d, b %d; want 2 and 1", r.pays["a"].outs, r.pays["b"].outs)
 	}
 }
+
+// The figures by interval follow each payment's send time: an interval with no payment
+// stays in the list, a payment sent before the run (the set-up's) counts in the first,
+// and a run without intervals has none.
+func TestBenchFiguresByInterval(t *testing.T) {
+	epoch := time.Now()
+	ms := func(n int) time.Time { return epoch.Add(time.Duration(n) * time.Millisecond) }
+	out := func(id string) *schemas.PaymentOutcome {
+		return &schemas.PaymentOutcome{Meta: schemas.Meta{PaymentID: id}, Status: "posted"}
+	}
+	sent := []struct {
+		id                     string
+		start, accepted, outAt int // ms from the epoch; outAt 0: no outcome yet
+	}{
+		{"setup", 0, 3, 4},
+		{"a", 10, 12, 20},
+		{"b", 15, 16, 55},
+		{"c", 19, 25, 0},
+		{"d", 45, 46, 47}, // 30-40 ms: none sent
+		{"e", 49, 50, 60},
+	}
+	for _, every := range []time.Duration{0, 10 * time.Millisecond} {
+		r := &benchRun{epoch: epoch, pays: map[string]benchPayment{}, reasons: map[string]int{}, every: every}
+		for _, s := range sent {
+			r.answered(s.id, ms(s.start), ms(s.accepted), false)
+			if s.outAt != 0 {
+				r.outcome(out(s.id), ms(s.outAt))
+			}
+		}
+		f := r.figures(ms(10))
+		if every == 0 {
+			if f.Intervals != nil {
+				t.Errorf("without intervals: %+v", f.Intervals)
+			}
+			continue
+		}
+		want := []benchInterval{
+			{From: 0, To: 0.01, Sent: 4, Completed: 3, AcceptedP99ms: 3, OutcomeP50ms: 10, OutcomeP99ms: 10, OutcomeMaxms: 40}, // percentile: the floor rank
+			{From: 0.01, To: 0.02},
+			{From: 0.02, To: 0.03},
+			{From: 0.03, To: 0.04, Sent: 2, Completed: 2, AcceptedP99ms: 1, OutcomeP50ms: 2, OutcomeP99ms: 2, OutcomeMaxms: 11},
+		}
+		if !slices.Equal(f.Intervals, want) {
+			t.Errorf("intervals\n got %+v\nwant %+v", f.Intervals, want)
+		}
+		var n, done int
+		for _, in := range f.Intervals {
+			n, done = n+in.Sent, done+in.Completed
+		}
+		if n != f.Accepted || done != f.Completed {
+			t.Errorf("intervals hold %d sent and %d completed, the run %d and %d", n, done, f.Accepted, f.Completed)
+		}
+	}
+}
