@@ -44,7 +44,7 @@ type benchCmd struct {
 	CPUProfile  string        `name:"cpuprofile" help:"Write the bench's own CPU profile to this file: it shares the machine with what it measures." placeholder:"FILE"`
 	AdminURL    string        `name:"admin-url" help:"The paystream process's /metrics, for its RSS and CPU (default http://<PAYSTREAM_ADMIN_ADDR>/metrics)." placeholder:"URL"`
 	Chaos       int           `help:"Crash drill: run each stage as its own process and SIGKILL one at random this many times during the run (the target must be paystream dev --no-stages)."`
-	Interval    time.Duration `default:"1m" help:"Also give the figures of each interval of the run, the payments sent in it (a table when there is more than one; 0: none)." placeholder:"DURATION"`
+	Interval    time.Duration `default:"1m" help:"Also give the figures of each interval of the run, the payments sent in it (a table when there is more than one; 0: none, else at least 1s)." placeholder:"DURATION"`
 }
 
 func (benchCmd) Help() string {
@@ -146,6 +146,9 @@ func benchProcs(env string) int {
 }
 
 func (b benchCmd) Run(a *app) error {
+	if b.Interval != 0 && b.Interval < time.Second {
+		return fmt.Errorf("--interval %s: must be 0 (none) or at least 1s", b.Interval)
+	}
 	// The bench keeps every payment it sent, so its live heap grows with the run by design:
 	// under paystream's soft memory limit its collector would run ever more often and take
 	// the CPU it measures. A heap twice what is live, without a limit, unless set otherwise.
@@ -170,9 +173,6 @@ func (b benchCmd) Run(a *app) error {
 	}
 	c.WithHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.Concurrency * 2}, Timeout: 60 * time.Second})
 	run := &benchRun{a: a, c: c, epoch: time.Now(), pays: map[string]benchPayment{}, reasons: map[string]int{}, every: b.Interval}
-	if b.Interval < 0 {
-		return fmt.Errorf("--interval %s: must not be negative", b.Interval)
-	}
 
 	stopOutcomes, err := run.readOutcomes()
 	if err != nil {

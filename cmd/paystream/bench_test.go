@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -223,6 +224,17 @@ func TestBenchFiguresByInterval(t *testing.T) {
 		}
 		if n != f.Accepted || done != f.Completed {
 			t.Errorf("intervals hold %d sent and %d completed, the run %d and %d", n, done, f.Accepted, f.Completed)
+		}
+	}
+}
+
+// An interval under a second would make a table of thousands of lines; a negative one has
+// no meaning. Both are refused before the bench reaches for its target.
+func TestBenchRefusesAnIntervalUnderASecond(t *testing.T) {
+	for _, iv := range []string{"10ms", "-1s"} {
+		code, _, errOut := runCLI(t, "bench", "--creds", "/nonexistent/creds.json", "--interval="+iv)
+		if code == 0 || !strings.Contains(errOut, "--interval "+iv) {
+			t.Errorf("--interval %s: exit %d, %q", iv, code, errOut)
 		}
 	}
 }
