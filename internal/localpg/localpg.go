@@ -258,9 +258,8 @@ func (s *Server) launch(bin string, cred *syscall.Credential, noFsync bool) erro
 		// payment_status and payment_outcomes and the stored-postings probe each read about
 		// 30,000 blocks back from the kernel (pg_stat_statements); with 1 GB none read more
 		// than 10, and backends wrote out a quarter as many dirty buffers themselves. Two
-		// alternating pairs of 10-minute runs at 2,500/s: outcome p99 177.3
-		// and 190.0 ms with 256 MB, 153.2 and 151.4 ms with 1 GB. The memory is taken only
-		// as it is used.
+		// alternating pairs of 10-minute runs at 2,500/s: outcome p99 177.3 and 190.0 ms
+		// with 256 MB, 153.2 and 151.4 ms with 1 GB. The memory is taken only as it is used.
 		"-c", "shared_buffers=1GB",
 		// At 2,500 payments/s the default 1 GB of WAL between checkpoints lasted 18 s:
 		// checkpoints ran back to back, each followed by full-page images that made the
