@@ -403,7 +403,10 @@ func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants
 		return time.Now().Before(deadline)
 	}
 	total := weights["p2p"] + weights["merchant"] + weights["hold"]
-	one := func(rng *rand.Rand) {
+	// due is when a payment was meant to start: in open loop its place in the schedule, so
+	// that a wait for a free sender counts in its latency (a late bench must not hide a
+	// slow target); in closed loop, zero, and the payment starts when it is sent.
+	one := func(rng *rand.Rand, due time.Time) {
 		from := customers[rng.IntN(len(customers))]
 		n := rng.IntN(total)
 		switch {
@@ -412,14 +415,14 @@ func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants
 			if to == from {
 				to = merchants[0]
 			}
-			r.post(`{"type":"transfer","amount":"1.00","currency":"USD","source_wallet_id":"`+from+`","destination_wallet_id":"`+to+`"}`, "", false)
+			r.post(`{"type":"transfer","amount":"1.00","currency":"USD","source_wallet_id":"`+from+`","destination_wallet_id":"`+to+`"}`, "", false, due)
 		case n < weights["p2p"]+weights["merchant"]:
 			to := merchants[rng.IntN(len(merchants))]
-			r.post(`{"type":"merchant_payment","amount":"2.00","currency":"USD","source_wallet_id":"`+from+`","destination_wallet_id":"`+to+`","mcc":"5411"}`, "", false)
+			r.post(`{"type":"merchant_payment","amount":"2.00","currency":"USD","source_wallet_id":"`+from+`","destination_wallet_id":"`+to+`","mcc":"5411"}`, "", false, due)
 		default:
 			to := merchants[rng.IntN(len(merchants))]
-			if id := r.post(`{"type":"hold","amount":"3.00","currency":"USD","source_wallet_id":"`+from+`","destination_wallet_id":"`+to+`"}`, "", true); id != "" {
-				r.post(`{"amount":"2.00","mode":"release_rest"}`, "/v1/payments/"+id+"/capture", false)
+			if id := r.post(`{"type":"hold","amount":"3.00","currency":"USD","source_wallet_id":"`+from+`","destination_wallet_id":"`+to+`"}`, "", true, due); id != "" {
+				r.post(`{"amount":"2.00","mode":"release_rest"}`, "/v1/payments/"+id+"/capture", false, time.Time{})
 			}
 		}
 	}
@@ -431,7 +434,7 @@ func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants
 				defer wg.Done()
 				rng := rand.New(rand.NewPCG(uint64(i), 7))
 				for more() {
-					one(rng)
+					one(rng, time.Time{})
 				}
 			}()
 		}
@@ -445,13 +448,17 @@ func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants
 	// payments go to long-lived senders: a goroutine per payment grew a fresh stack for
 	// every request, a sixteenth of the bench's CPU on the machine it shares with the
 	// server.
-	seeds := make(chan uint64)
+	type slot struct {
+		seed uint64
+		due  time.Time
+	}
+	slots := make(chan slot)
 	for range b.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for seed := range seeds {
-				one(rand.New(rand.NewPCG(seed, 7)))
+			for s := range slots {
+				one(rand.New(rand.NewPCG(s.seed, 7)), s.due)
 			}
 		}()
 	}
@@ -463,16 +470,21 @@ func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants
 		for started >= int(time.Since(begin).Seconds()*float64(b.Rate)) && ctx.Err() == nil {
 			<-tick.C
 		}
+		// The wait may have outlasted --duration: a payment due after the end is not sent.
+		if ctx.Err() != nil || (b.Count == 0 && !time.Now().Before(deadline)) {
+			break
+		}
+		due := begin.Add(time.Duration(float64(started) * float64(time.Second) / float64(b.Rate)))
 		started++
-		seeds <- rng.Uint64()
+		slots <- slot{rng.Uint64(), due}
 	}
-	close(seeds)
+	close(slots)
 	wg.Wait()
 }
 
-// post sends a payment (or an operation on path) and records it; with wait it returns the
-// id only once the payment succeeded.
-func (r *benchRun) post(body, path string, wait bool) string {
+// post sends a payment (or an operation on path) and records it as started at due, or
+// now when due is zero; with wait it returns the id only once the payment succeeded.
+func (r *benchRun) post(body, path string, wait bool, due time.Time) string {
 	if path == "" {
 		path = "/v1/payments"
 	}
@@ -480,7 +492,10 @@ func (r *benchRun) post(body, path string, wait bool) string {
 	if wait {
 		h = append(h, http.Header{"Prefer": {"wait=30"}})
 	}
-	start := time.Now()
+	start := due
+	if start.IsZero() {
+		start = time.Now()
+	}
 	var out struct{ ID, Status string }
 	_, err := r.c.Do(r.a.ctx, "POST", path, []byte(body), "", &out, h...)
 	if err != nil {

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -236,5 +239,55 @@ func TestBenchRefusesAnIntervalUnderASecond(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, "--interval "+iv) {
 			t.Errorf("--interval %s: exit %d, %q", iv, code, errOut)
 		}
+	}
+}
+
+// In open loop a payment's latency counts from its place in the schedule, not from when a
+// sender got round to it: with one sender and a target that answers in 100 ms, payments due
+// every 25 ms queue for the sender, and their accepted latency must show that wait. Nothing
+// due after --duration is sent.
+func TestBenchOpenLoopCountsFromTheSchedule(t *testing.T) {
+	const answer = 100 * time.Millisecond
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		time.Sleep(answer)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, `{"id":"pay_%d","status":"accepted"}`, n.Add(1))
+	}))
+	defer srv.Close()
+	c := client.New(client.Credentials{BaseURL: srv.URL, KeyID: "bench", Secret: "secret"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	epoch := time.Now()
+	r := &benchRun{a: &app{ctx: ctx, out: io.Discard}, c: c, epoch: epoch, pays: map[string]benchPayment{}, reasons: map[string]int{}}
+	const duration = time.Second
+	r.send(benchCmd{Rate: 40, Concurrency: 1, Duration: duration}, map[string]int{"p2p": 100}, []string{"w1", "w2"}, []string{"m1"})
+	took := time.Since(epoch)
+
+	if r.errors.Load() != 0 {
+		t.Fatalf("%d errors", r.errors.Load())
+	}
+	var lastStart, worst time.Duration
+	for id, p := range r.pays {
+		if !p.sent {
+			t.Errorf("%s: not recorded as answered", id)
+		}
+		lastStart = max(lastStart, p.start)
+		worst = max(worst, p.accepted-p.start)
+	}
+	// One sender takes about ten payments in a second; fifty were due by its end.
+	if got := len(r.pays); got < 5 || got > 15 {
+		t.Errorf("%d payments sent in %v by one sender at %v an answer", got, duration, answer)
+	}
+	if lastStart >= duration {
+		t.Errorf("a payment was due %v into the run, after its %v", lastStart, duration)
+	}
+	// The last payment sent was due by about a tenth of the way in and answered near the end.
+	if worst < 4*answer {
+		t.Errorf("worst accepted latency %v: the wait for the one sender is not counted", worst)
+	}
+	if took > duration+2*answer {
+		t.Errorf("the run took %v for a duration of %v", took, duration)
 	}
 }
