@@ -443,8 +443,8 @@ func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants
 	}
 	// Open loop: start payments on a fixed schedule, whatever the answers take, bounded by
 	// the concurrency so an overloaded target cannot make the bench grow without end. The
-	// schedule is counted from the start, not tick by tick: a ticker drops the ticks a
-	// busy machine is late for, and the rate would quietly fall short of --rate. The
+	// schedule is counted from the start, not from one payment to the next: a bench woken
+	// late on a busy machine catches up, rather than quietly falling short of --rate. The
 	// payments go to long-lived senders: a goroutine per payment grew a fresh stack for
 	// every request, a sixteenth of the bench's CPU on the machine it shares with the
 	// server.
@@ -462,19 +462,25 @@ func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants
 			}
 		}()
 	}
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
+	wake := time.NewTimer(0)
+	defer wake.Stop()
 	rng := rand.New(rand.NewPCG(1, 7))
 	begin, started := time.Now(), 0
 	for more() {
-		for started >= int(time.Since(begin).Seconds()*float64(b.Rate)) && ctx.Err() == nil {
-			<-tick.C
+		// Payment k is due k/rate after the start, the first at once: the bench sleeps
+		// until then rather than polling a ticker, whose period it would add to latencies.
+		due := begin.Add(time.Duration(float64(started) * float64(time.Second) / float64(b.Rate)))
+		if d := time.Until(due); d > 0 {
+			wake.Reset(d)
+			select {
+			case <-wake.C:
+			case <-ctx.Done():
+			}
 		}
 		// The wait may have outlasted --duration: a payment due after the end is not sent.
 		if ctx.Err() != nil || (b.Count == 0 && !time.Now().Before(deadline)) {
 			break
 		}
-		due := begin.Add(time.Duration(float64(started) * float64(time.Second) / float64(b.Rate)))
 		started++
 		slots <- slot{rng.Uint64(), due}
 	}

@@ -245,12 +245,15 @@ func TestBenchRefusesAnIntervalUnderASecond(t *testing.T) {
 // In open loop a payment's latency counts from its place in the schedule, not from when a
 // sender got round to it: with one sender and a target that answers in 100 ms, payments due
 // every 25 ms queue for the sender, and their accepted latency must show that wait. Nothing
-// due after --duration is sent.
+// due after --duration is sent. A target that answers at once shows no such wait: the
+// schedule itself must not add a payment's interval to its latency.
 func TestBenchOpenLoopCountsFromTheSchedule(t *testing.T) {
 	const answer = 100 * time.Millisecond
 	var n atomic.Int64
+	var delay atomic.Int64
+	delay.Store(int64(answer))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		time.Sleep(answer)
+		time.Sleep(time.Duration(delay.Load()))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		fmt.Fprintf(w, `{"id":"pay_%d","status":"accepted"}`, n.Add(1))
@@ -289,5 +292,21 @@ func TestBenchOpenLoopCountsFromTheSchedule(t *testing.T) {
 	}
 	if took > duration+2*answer {
 		t.Errorf("the run took %v for a duration of %v", took, duration)
+	}
+
+	// At once, 20 a second: a payment is due every 50 ms and sent when due.
+	delay.Store(0)
+	r = &benchRun{a: &app{ctx: ctx, out: io.Discard}, c: c, epoch: time.Now(), pays: map[string]benchPayment{}, reasons: map[string]int{}}
+	r.send(benchCmd{Rate: 20, Concurrency: 4, Duration: duration}, map[string]int{"p2p": 100}, []string{"w1", "w2"}, []string{"m1"})
+	var lat []time.Duration
+	for _, p := range r.pays {
+		lat = append(lat, p.accepted-p.start)
+	}
+	slices.Sort(lat)
+	if len(lat) < 18 || len(lat) > 20 { // the last one or two may miss the end on a busy machine
+		t.Errorf("%d payments at 20/s for %v, want 20", len(lat), duration)
+	}
+	if len(lat) > 0 && lat[len(lat)/2] > 25*time.Millisecond {
+		t.Errorf("median accepted latency %v against a target that answers at once, every 50 ms", lat[len(lat)/2])
 	}
 }
