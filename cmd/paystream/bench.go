@@ -469,7 +469,11 @@ func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants
 	for more() {
 		// Payment k is due k/rate after the start, the first at once: the bench sleeps
 		// until then rather than polling a ticker, whose period it would add to latencies.
+		// A payment due at or after the end of --duration is not sent.
 		due := begin.Add(time.Duration(float64(started) * float64(time.Second) / float64(b.Rate)))
+		if b.Count == 0 && !due.Before(deadline) {
+			break
+		}
 		if d := time.Until(due); d > 0 {
 			wake.Reset(d)
 			select {
@@ -477,8 +481,7 @@ func (r *benchRun) send(b benchCmd, weights map[string]int, customers, merchants
 			case <-ctx.Done():
 			}
 		}
-		// The wait may have outlasted --duration: a payment due after the end is not sent.
-		if ctx.Err() != nil || (b.Count == 0 && !time.Now().Before(deadline)) {
+		if ctx.Err() != nil {
 			break
 		}
 		started++
