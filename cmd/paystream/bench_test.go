@@ -279,7 +279,7 @@ func TestBenchOpenLoopCountsFromTheSchedule(t *testing.T) {
 		lastStart = max(lastStart, p.start)
 		worst = max(worst, p.accepted-p.start)
 	}
-	// One sender takes about ten payments in a second; fifty were due by its end.
+	// One sender takes about ten payments in a second; forty were due by its end.
 	if got := len(r.pays); got < 5 || got > 15 {
 		t.Errorf("%d payments sent in %v by one sender at %v an answer", got, duration, answer)
 	}
