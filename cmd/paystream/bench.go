@@ -171,7 +171,7 @@ func (b benchCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	c.WithHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.Concurrency * 2}, Timeout: 60 * time.Second})
+	c.WithHTTPClient(&http.Client{Transport: newSyncTransport(b.Concurrency * 2)})
 	run := &benchRun{a: a, c: c, epoch: time.Now(), pays: map[string]benchPayment{}, reasons: map[string]int{}, every: b.Interval}
 
 	stopOutcomes, err := run.readOutcomes()
