@@ -121,8 +121,7 @@ func (c *claims) write(group []*claimReq) {
 		locks[i] = keyLock(chs[i], keys[i])
 	}
 	slices.Sort(locks)
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
+	b := &pgx.Batch{} // one implicit transaction (see lockKeysSQL)
 	b.Queue(lockKeysSQL, locks)
 	b.Queue(claimPaymentsSQL, chs, keys, hashes, ids, types, amounts, currencies, srcs, dsts, refs, created, derive).
 		Query(func(q pgx.Rows) error {
@@ -136,7 +135,6 @@ func (c *claims) write(group []*claimReq) {
 			}
 			return q.Err()
 		})
-	b.Queue(`COMMIT`)
 	err := c.pool.SendBatch(ctx, b).Close()
 	if err != nil {
 		err = fmt.Errorf("recording payment keys: %w", err)

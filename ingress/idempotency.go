@@ -66,15 +66,13 @@ type claimFunc func(ctx context.Context, ch, key string, hash []byte) (claimed, 
 // (see claimPaymentsSQL).
 func (s *Server) claimKey(ctx context.Context, ch, key string, hash []byte) (bool, bool, error) {
 	var claimed bool
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
+	b := &pgx.Batch{} // one implicit transaction (see lockKeysSQL)
 	b.Queue(lockKeysSQL, []int64{keyLock(ch, key)})
 	b.Queue(`INSERT INTO idempotency_keys (channel_key, idem_key, request_hash)
 		 SELECT $1, $2, $3
 		 WHERE NOT EXISTS (SELECT FROM payment_status WHERE payment_id = $4 AND claimed_at IS NOT NULL)
 		 ON CONFLICT DO NOTHING`, ch, key, hash, paymentID(ch, key)).
 		Exec(func(tag pgconn.CommandTag) error { claimed = tag.RowsAffected() == 1; return nil })
-	b.Queue(`COMMIT`)
 	err := s.pool.SendBatch(ctx, b).Close()
 	return claimed && err == nil, false, err
 }
@@ -93,7 +91,11 @@ func keyLock(ch, key string) int64 {
 
 // lockKeysSQL takes the keys' locks until the transaction ends, in the order given. It
 // is a statement of its own: a statement's snapshot is taken when it starts, so the
-// claim that follows sees what a claim it waited for committed.
+// claim that follows sees what a claim it waited for committed. The lock and the claim
+// go in one pgx batch without BEGIN and COMMIT: a batch is sent as one pipeline closed
+// by a single Sync, and PostgreSQL runs the statements before a Sync as one implicit
+// transaction, committed at the Sync or rolled back if any fails. Two statements less
+// for each group of claims, which at 2,500 payments/s come about 900 times a second.
 const lockKeysSQL = `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`
 
 // A key is held by a row of idempotency_keys or, for a payment, by its status row; the
