@@ -25,9 +25,9 @@ type usage struct {
 	at           time.Time
 	server       float64 // seconds; 0 when unknown
 	bench        time.Duration
-	busy, total  uint64 // clock ticks of all CPUs; total 0 when unknown
-	cpus         int    // the machine's CPUs, as /proc/stat lists them
-	postgres     uint64 // clock ticks of this machine's PostgreSQL processes; 0 when none
+	busy, total  uint64         // clock ticks of all CPUs; total 0 when unknown
+	cpus         int            // the machine's CPUs, as /proc/stat lists them
+	postgres     map[int]uint64 // clock ticks of this machine's PostgreSQL servers, by postmaster pid
 	serverRSSMiB float64
 }
 
@@ -52,53 +52,84 @@ func sampleUsage(metricsURL string) usage {
 	return s
 }
 
-// postgresTicks adds up the CPU time of the processes named postgres in a /proc: each
-// one's own, and what the postmaster counts for the backends it has reaped (a backend
-// that ended during the run is no process any more). Other PostgreSQL servers on the
-// machine count too.
-func postgresTicks(proc fs.FS) uint64 {
+// postgresTicks adds up the CPU time of the processes named postgres in a /proc by
+// server: a postmaster's own, what it counts for the backends it has reaped (a backend
+// that ended during the run is no process any more), and its live backends'. Other
+// PostgreSQL servers on the machine count too, each apart, so that one stopping during
+// the run (a test's, say) takes only itself out of the sum.
+func postgresTicks(proc fs.FS) map[int]uint64 {
 	entries, err := fs.ReadDir(proc, ".")
 	if err != nil {
-		return 0
+		return nil
 	}
-	var ticks uint64
+	type process struct {
+		ppid  int
+		ticks uint64
+	}
+	procs := map[int]process{}
 	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		b, err := fs.ReadFile(proc, e.Name()+"/stat")
 		if err != nil {
 			continue // ended meanwhile
 		}
-		if t, ok := procTicks(string(b), "postgres"); ok {
-			ticks += t
+		if ppid, t, ok := procTicks(string(b), "postgres"); ok {
+			procs[pid] = process{ppid, t}
 		}
 	}
-	return ticks
+	servers := map[int]uint64{}
+	for pid, p := range procs {
+		if _, child := procs[p.ppid]; child {
+			pid = p.ppid
+		}
+		servers[pid] += p.ticks
+	}
+	return servers
 }
 
-// procTicks reads a /proc/<pid>/stat line: the process's user and system time and those
-// of its reaped children, when its name is comm.
-func procTicks(stat, comm string) (uint64, bool) {
+// postgresDelta is the ticks the servers of to spent since from. A server that ended
+// between the two is left out; one that started between them counts whole.
+func postgresDelta(from, to map[int]uint64) uint64 {
+	var d uint64
+	for pid, t := range to {
+		if f, ok := from[pid]; ok && t >= f {
+			d += t - f
+		} else {
+			d += t // new, or its pid went to another server
+		}
+	}
+	return d
+}
+
+// procTicks reads a /proc/<pid>/stat line: the parent's pid, and the process's user and
+// system time and those of its reaped children, when its name is comm.
+func procTicks(stat, comm string) (int, uint64, bool) {
 	open, end := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
 	if open < 0 || end < open || stat[open+1:end] != comm {
-		return 0, false
+		return 0, 0, false
 	}
 	// After the name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
 	// cmajflt utime stime cutime cstime ...
 	f := strings.Fields(stat[end+1:])
 	if len(f) < 15 {
-		return 0, false
+		return 0, 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return 0, 0, false
 	}
 	var ticks uint64
 	for _, s := range f[11:15] {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return 0, false
+			return 0, 0, false
 		}
 		ticks += n
 	}
-	return ticks, true
+	return ppid, ticks, true
 }
 
 // processMetrics finds the process collector's resident memory (MiB) and CPU seconds in
@@ -182,8 +213,8 @@ func cpuFigures(f *benchFigures, from, to usage, payments int) {
 		f.MachineCPUms = 1000 * wall * float64(to.cpus) * busy / ticks / n
 		// /proc/stat and /proc/<pid>/stat count in the same ticks (USER_HZ): the share of
 		// the machine's ticks that PostgreSQL's make, over the same CPU-seconds.
-		if from.postgres > 0 && to.postgres > from.postgres {
-			f.PostgresCPUms = 1000 * wall * float64(to.cpus) * float64(to.postgres-from.postgres) / ticks / n
+		if d := postgresDelta(from.postgres, to.postgres); len(from.postgres) > 0 && d > 0 {
+			f.PostgresCPUms = 1000 * wall * float64(to.cpus) * float64(d) / ticks / n
 		}
 	}
 }

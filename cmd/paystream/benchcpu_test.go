@@ -59,40 +59,45 @@ func TestProcTicks(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		stat  string
+		ppid  int
 		ticks uint64
 		ok    bool
 	}{
-		{"backend", "4251 (postgres) S 4240 4240 4240 0 -1 4194368 120 0 0 0 700 52 0 0 20 0 1 0 1234 361172480 1950", 752, true},
-		{"postmaster with reaped children", "4240 (postgres) S 1 4240 4240 0 -1 4194560 900 31000 0 0 10 5 3000 400 20 0", 3415, true},
-		{"another program", "99 (ps) S 1 99 99 0 -1 0 0 0 0 0 500 500 0 0 20 0", 0, false},
-		{"a name with spaces and parentheses", "7 (postgres (x)) S 1 7 7 0 -1 0 0 0 0 0 5 5 0 0 20 0", 0, false},
-		{"cut short", "8 (postgres) S 1 8 8 0 -1 0 0 0 0 0 5", 0, false},
-		{"not a number", "9 (postgres) S 1 9 9 0 -1 0 0 0 0 0 x 5 0 0 20 0", 0, false},
-		{"garbage", "postgres", 0, false},
+		{"backend", "4251 (postgres) S 4240 4240 4240 0 -1 4194368 120 0 0 0 700 52 0 0 20 0 1 0 1234 361172480 1950", 4240, 752, true},
+		{"postmaster with reaped children", "4240 (postgres) S 1 4240 4240 0 -1 4194560 900 31000 0 0 10 5 3000 400 20 0", 1, 3415, true},
+		{"another program", "99 (ps) S 1 99 99 0 -1 0 0 0 0 0 500 500 0 0 20 0", 0, 0, false},
+		{"a name with spaces and parentheses", "7 (postgres (x)) S 1 7 7 0 -1 0 0 0 0 0 5 5 0 0 20 0", 0, 0, false},
+		{"cut short", "8 (postgres) S 1 8 8 0 -1 0 0 0 0 0 5", 0, 0, false},
+		{"not a number", "9 (postgres) S 1 9 9 0 -1 0 0 0 0 0 x 5 0 0 20 0", 0, 0, false},
+		{"no parent", "9 (postgres) S ? 9 9 0 -1 0 0 0 0 0 5 5 0 0 20 0", 0, 0, false},
+		{"garbage", "postgres", 0, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ticks, ok := procTicks(tc.stat, "postgres")
-			if ticks != tc.ticks || ok != tc.ok {
-				t.Fatalf("%d ticks, ok %v; want %d, %v", ticks, ok, tc.ticks, tc.ok)
+			ppid, ticks, ok := procTicks(tc.stat, "postgres")
+			if ppid != tc.ppid || ticks != tc.ticks || ok != tc.ok {
+				t.Fatalf("parent %d, %d ticks, ok %v; want %d, %d, %v", ppid, ticks, ok, tc.ppid, tc.ticks, tc.ok)
 			}
 		})
 	}
 	proc := fstest.MapFS{
 		"4240/stat": {Data: []byte("4240 (postgres) S 1 4240 4240 0 -1 0 0 0 0 0 10 5 3000 400 20 0")},
 		"4251/stat": {Data: []byte("4251 (postgres) S 4240 4240 4240 0 -1 0 0 0 0 0 700 52 0 0 20 0")},
+		"5000/stat": {Data: []byte("5000 (postgres) S 1 5000 5000 0 -1 0 0 0 0 0 20 10 0 0 20 0")},
+		"5003/stat": {Data: []byte("5003 (postgres) S 5000 5000 5000 0 -1 0 0 0 0 0 60 10 0 0 20 0")},
 		"77/stat":   {Data: []byte("77 (ps) S 1 77 77 0 -1 0 0 0 0 0 900 900 0 0 20 0")},
 		"stat":      {Data: []byte("cpu 1 2 3 4\n")},
 		"self/stat": {Data: []byte("5 (postgres) S 1 5 5 0 -1 0 0 0 0 0 1 1 0 0 20 0")},
 	}
-	if got := postgresTicks(proc); got != 4167 {
-		t.Errorf("postgres ticks %d, want 4167 (the two numbered postgres processes)", got)
+	got := postgresTicks(proc)
+	if len(got) != 2 || got[4240] != 4167 || got[5000] != 100 {
+		t.Errorf("postgres ticks by server %v, want 4240: 4167 and 5000: 100", got)
 	}
 }
 
 func TestCPUFigures(t *testing.T) {
 	at := time.Unix(1000, 0)
-	from := usage{at: at, server: 10, bench: time.Second, busy: 1000, total: 4000, cpus: 2, postgres: 100}
-	to := usage{at: at.Add(10 * time.Second), server: 14, bench: 3 * time.Second, busy: 2500, total: 6000, cpus: 2, postgres: 500}
+	from := usage{at: at, server: 10, bench: time.Second, busy: 1000, total: 4000, cpus: 2, postgres: map[int]uint64{40: 100}}
+	to := usage{at: at.Add(10 * time.Second), server: 14, bench: 3 * time.Second, busy: 2500, total: 6000, cpus: 2, postgres: map[int]uint64{40: 500}}
 	var f benchFigures
 	cpuFigures(&f, from, to, 2000)
 	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
@@ -108,6 +113,21 @@ func TestCPUFigures(t *testing.T) {
 	// PostgreSQL's 400 of the 2,000 ticks: 4 CPU-seconds, 2 ms a payment.
 	if !near(f.PostgresCPUms, 2) {
 		t.Fatalf("postgres %v ms a payment, want 2", f.PostgresCPUms)
+	}
+
+	// Another server on the machine that stopped during the run takes only itself out,
+	// and one that started counts whole: 400 + 100 ticks, 2.5 ms a payment.
+	var two benchFigures
+	from.postgres = map[int]uint64{40: 100, 50: 9000}
+	to.postgres = map[int]uint64{40: 500, 60: 100}
+	cpuFigures(&two, from, to, 2000)
+	if !near(two.PostgresCPUms, 2.5) {
+		t.Fatalf("postgres with a server gone and one new: %v ms a payment, want 2.5", two.PostgresCPUms)
+	}
+	var nopg benchFigures
+	cpuFigures(&nopg, usage{at: at, busy: 1000, total: 4000, cpus: 2}, usage{at: at.Add(time.Second), busy: 1500, total: 5000, cpus: 2}, 10)
+	if nopg.PostgresCPUms != 0 || nopg.MachineCPUms == 0 {
+		t.Fatalf("no PostgreSQL on the machine: %+v", nopg)
 	}
 
 	// A restarted server (its counter went back) and an unknown one give no server figure.
