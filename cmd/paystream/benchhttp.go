@@ -48,7 +48,9 @@ func newSyncTransport(maxIdle int) *syncTransport {
 
 // RoundTrip sends req. A request that fails on a kept-alive connection before any byte
 // of its answer came back (the server closed the connection while it was idle) is sent
-// once more on a new connection when its body can be read again.
+// once more on a new connection when its body can be read again. The server may have
+// taken the first one; every request the bench sends is safe to repeat (a POST carries
+// its Idempotency-Key), as net/http's Transport also assumes of such requests.
 func (t *syncTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "http" {
 		return t.other.RoundTrip(req)
