@@ -82,8 +82,8 @@ func postgresTicks(proc fs.FS) map[int]uint64 {
 	}
 	servers := map[int]uint64{}
 	for pid, p := range procs {
-		if _, child := procs[p.ppid]; child {
-			pid = p.ppid
+		if _, ok := procs[p.ppid]; ok {
+			pid = p.ppid // a backend: its postmaster names the server
 		}
 		servers[pid] += p.ticks
 	}

@@ -69,7 +69,7 @@ func (t *syncTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		_ = c.Close()
-		if !reused || req.Context().Err() != nil || !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isReset(err) {
+		if !reused || req.Context().Err() != nil || !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isConnFailure(err) {
 			return nil, err
 		}
 		if req.Body != nil && req.Body != http.NoBody {
@@ -222,7 +222,9 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-func isReset(err error) bool {
+// isConnFailure reports a network error other than a timeout: a reset, a broken pipe, a
+// refused write on a connection the server had closed.
+func isConnFailure(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && !op.Timeout()
 }
