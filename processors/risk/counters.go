@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -34,10 +35,12 @@ var tiers = [3]struct {
 	slot int64 // bucket length in units
 	size int
 }{
-	{slot: 1, size: 13},
-	{slot: 12, size: 25},
-	{slot: 288, size: 31},
+	{slot: 1, size: hourBuckets},
+	{slot: 12, size: dayBuckets},
+	{slot: 288, size: monthBuckets},
 }
+
+const hourBuckets, dayBuckets, monthBuckets = 13, 25, 31
 
 func tierOf(w Window) int {
 	switch w {
@@ -63,10 +66,20 @@ type bucket struct{ count, amount uint64 }
 // (a byte), count and amount in minor units (uvarints). Only non-empty buckets are
 // written, so a quiet wallet costs a few bytes; a busy one is bounded by fit.
 type counters struct {
-	head  int64  // latest payment time seen, in units since the epoch
-	n     uint64 // payments in the running average, saturating
-	avg   uint64 // running average amount in minor units
-	rings [3][]bucket
+	head int64  // latest payment time seen, in units since the epoch
+	n    uint64 // payments in the running average, saturating
+	avg  uint64 // running average amount in minor units
+	// buckets holds the rings one after the other (ring): an entry is one allocation
+	// without pointers, and the stage decodes two for every payment.
+	buckets [hourBuckets + dayBuckets + monthBuckets]bucket
+}
+
+// ringStart is where each ring begins in counters.buckets.
+var ringStart = [3]int{0, hourBuckets, hourBuckets + dayBuckets}
+
+// ring is tier i's buckets, newest first.
+func (c *counters) ring(i int) []bucket {
+	return c.buckets[ringStart[i] : ringStart[i]+tiers[i].size]
 }
 
 const countersVersion = 1
@@ -74,13 +87,7 @@ const countersVersion = 1
 // ErrBadState is wrapped when a state entry cannot be decoded.
 var ErrBadState = errors.New("unreadable risk state")
 
-func newCounters() *counters {
-	c := &counters{}
-	for i, t := range tiers {
-		c.rings[i] = make([]bucket, t.size)
-	}
-	return c
-}
+func newCounters() *counters { return &counters{} }
 
 func unitOf(t time.Time) int64 { return t.Unix() / unit }
 
@@ -90,7 +97,7 @@ func (c *counters) advance(u int64) {
 		return
 	}
 	for i, t := range tiers {
-		b := c.rings[i]
+		b := c.ring(i)
 		shift := u/t.slot - c.head/t.slot
 		if shift >= int64(len(b)) {
 			clear(b)
@@ -107,7 +114,7 @@ func (c *counters) advance(u int64) {
 func (c *counters) add(u int64, amount uint64) {
 	for i, t := range tiers {
 		age := min(c.head/t.slot-u/t.slot, int64(t.size-1))
-		b := &c.rings[i][max(age, 0)]
+		b := &c.ring(i)[max(age, 0)]
 		b.count = satAdd(b.count, 1)
 		b.amount = satAdd(b.amount, amount)
 	}
@@ -116,7 +123,7 @@ func (c *counters) add(u int64, amount uint64) {
 // sum is what a window holds.
 func (c *counters) sum(w Window) bucket {
 	var s bucket
-	for _, b := range c.rings[tierOf(w)] {
+	for _, b := range c.ring(tierOf(w)) {
 		s.count = satAdd(s.count, b.count)
 		s.amount = satAdd(s.amount, b.amount)
 	}
@@ -141,11 +148,13 @@ func satAdd(a, b uint64) uint64 {
 }
 
 func (c *counters) encode() []byte {
-	b := []byte{countersVersion}
+	b := make([]byte, 1, 64)
+	b[0] = countersVersion
 	b = binary.AppendUvarint(b, uint64(c.head))
 	b = binary.AppendUvarint(b, c.n)
 	b = binary.AppendUvarint(b, c.avg)
-	for _, ring := range c.rings {
+	for i := range tiers {
+		ring := c.ring(i)
 		n := 0
 		for _, x := range ring {
 			if x.count > 0 {
@@ -182,8 +191,8 @@ func (c *counters) encodeWithin(max int) ([]byte, error) {
 }
 
 func (c *counters) coarsen() bool {
-	for i := len(c.rings) - 1; i >= 0; i-- {
-		ring := c.rings[i]
+	for i := len(tiers) - 1; i >= 0; i-- {
+		ring := c.ring(i)
 		older := -1
 		for age := len(ring) - 1; age >= 0; age-- {
 			if ring[age].count == 0 {
@@ -223,14 +232,14 @@ func decodeCounters(b []byte) (*counters, error) {
 		return nil, fmt.Errorf("%w: header", ErrBadState)
 	}
 	c.head, c.n, c.avg = int64(head), n, avg
-	for i := range c.rings {
+	for i := range tiers {
 		if len(b) == 0 {
 			return nil, fmt.Errorf("%w: ring %d missing", ErrBadState, i)
 		}
 		k := int(b[0])
 		b = b[1:]
 		for range k {
-			if len(b) == 0 || int(b[0]) >= len(c.rings[i]) {
+			if len(b) == 0 || int(b[0]) >= tiers[i].size {
 				return nil, fmt.Errorf("%w: bucket age", ErrBadState)
 			}
 			age := b[0]
@@ -240,7 +249,7 @@ func decodeCounters(b []byte) (*counters, error) {
 			if !ok1 || !ok2 {
 				return nil, fmt.Errorf("%w: bucket", ErrBadState)
 			}
-			c.rings[i][age] = bucket{count: count, amount: amount}
+			c.ring(i)[age] = bucket{count: count, amount: amount}
 		}
 	}
 	if len(b) != 0 {
@@ -252,6 +261,9 @@ func decodeCounters(b []byte) (*counters, error) {
 // toMinor converts an amount to minor units of a currency with exp fraction digits,
 // saturating at maxMinor.
 func toMinor(a decimal.Decimal, exp int32) uint64 {
+	if v, ok := minorUnits(a, exp); ok {
+		return v
+	}
 	m := a.Shift(exp)
 	if m.GreaterThanOrEqual(decimal.NewFromUint64(maxMinor)) {
 		return maxMinor
@@ -260,3 +272,60 @@ func toMinor(a decimal.Decimal, exp int32) uint64 {
 }
 
 func fromMinor(v uint64, exp int32) decimal.Decimal { return decimal.NewFromUint64(v).Shift(-exp) }
+
+// minorUnits returns a in whole minor units of a currency with exp fraction digits when
+// that takes no big-number arithmetic: a is not negative, has at most exp fraction digits
+// and at most 15 significant ones, and comes to less than maxMinor. ok is false
+// otherwise, and the caller takes the decimal route. shopspring/decimal allocates for
+// every operation; the stage converts an amount and its limits for every payment.
+func minorUnits(a decimal.Decimal, exp int32) (v uint64, ok bool) {
+	shift := a.Exponent() + exp
+	if shift < 0 || shift > 18 || a.Sign() < 0 || a.NumDigits() > 15 {
+		return 0, false
+	}
+	v = uint64(a.CoefficientInt64())
+	for range shift {
+		if v > maxMinor/10 {
+			return 0, false
+		}
+		v *= 10
+	}
+	return v, v < maxMinor
+}
+
+// ratioScore is n/d scaled to scores, 500 × n / d rounded down, at most scoreMaxOK; d > 0.
+func ratioScore(n, d uint64) int {
+	hi, lo := bits.Mul64(n, scoreMaxOK+1)
+	if hi >= d {
+		return scoreMaxOK
+	}
+	q, _ := bits.Div64(hi, lo, d)
+	return int(min(q, scoreMaxOK))
+}
+
+// fraction is a positive decimal as num/den in whole numbers, for comparing amounts in
+// minor units against it without big-number arithmetic; ok is false when it has no
+// such form.
+type fraction struct {
+	num, den uint64
+	ok       bool
+}
+
+func fractionOf(d decimal.Decimal) fraction {
+	if !d.IsPositive() || d.Exponent() < -18 {
+		return fraction{}
+	}
+	den := uint64(1)
+	for range -min(d.Exponent(), 0) {
+		den *= 10
+	}
+	num, ok := minorUnits(d, -min(d.Exponent(), 0))
+	return fraction{num: num, den: den, ok: ok}
+}
+
+// exceeds reports whether a > f × b.
+func (f fraction) exceeds(a, b uint64) bool {
+	ah, al := bits.Mul64(a, f.den)
+	bh, bl := bits.Mul64(b, f.num)
+	return ah > bh || ah == bh && al > bl
+}

@@ -24,10 +24,7 @@ func TestWindowsRollOnPaymentTime(t *testing.T) {
 		{29 * 24 * time.Hour, 0, 0, 1},
 		{32 * 24 * time.Hour, 0, 0, 0},
 	} {
-		d := *c
-		for i := range d.rings {
-			d.rings[i] = append([]bucket(nil), c.rings[i]...)
-		}
+		d := *c // a copy: the buckets are an array
 		d.advance(unitOf(t0.Add(tc.later)))
 		got := [3]uint64{d.sum(Hour).count, d.sum(Day).count, d.sum(Month).count}
 		if got != [3]uint64{tc.hour, tc.day, tc.month} {
@@ -163,4 +160,83 @@ func FuzzDecodeCounters(f *testing.F) {
 			t.Fatalf("%x: %v", b, err)
 		}
 	})
+}
+
+// The whole-number routes give what the decimal ones give, and step aside where they
+// cannot.
+func TestMinorUnitArithmetic(t *testing.T) {
+	d := decimal.RequireFromString
+	for _, tc := range []struct {
+		amount string
+		exp    int32
+		want   uint64
+		ok     bool
+	}{
+		{"12.34", 2, 1234, true},
+		{"100", 2, 10000, true},
+		{"0.5", 0, 0, false},              // a fraction of a minor unit
+		{"12.340", 2, 0, false},           // more fraction digits than the currency: the decimal route
+		{"-1.00", 2, 0, false},            // negative
+		{"1234567890123456", 0, 0, false}, // 16 significant digits
+		{"123456789012345", 0, 123456789012345, true},
+		{"4611686018427387.90", 2, 0, false}, // 17 digits
+		{"46116860184.28", 8, 0, false},      // 4,611,686,018,428,000,000 ≥ maxMinor
+		{"0", 2, 0, true},
+		{"7", 3, 7000, true},
+	} {
+		got, ok := minorUnits(d(tc.amount), tc.exp)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("minorUnits(%s, %d) = %d, %v; want %d, %v", tc.amount, tc.exp, got, ok, tc.want, tc.ok)
+		}
+		if ok && got != toMinor(d(tc.amount), tc.exp) {
+			t.Errorf("minorUnits(%s, %d) = %d, toMinor %d", tc.amount, tc.exp, got, toMinor(d(tc.amount), tc.exp))
+		}
+	}
+
+	for _, tc := range []struct{ n, d uint64 }{
+		{0, 5}, {1, 5}, {4, 5}, {5, 5}, {1, 3}, {2, 3}, {999, 1000}, {1, 1 << 62}, {1 << 62, 1 << 62}, {1<<62 - 1, 1 << 62},
+	} {
+		want := min(scoreMaxOK, int(decimal.NewFromUint64(tc.n).Div(decimal.NewFromUint64(tc.d)).Mul(decimal.NewFromInt(scoreMaxOK+1)).IntPart()))
+		if got := ratioScore(tc.n, tc.d); got != want {
+			t.Errorf("ratioScore(%d, %d) = %d, want %d", tc.n, tc.d, got, want)
+		}
+	}
+
+	for _, tc := range []struct {
+		mult   string
+		a, avg uint64
+	}{
+		{"5", 5000, 1000}, {"5", 5001, 1000}, {"2.5", 2500, 1000}, {"2.5", 2501, 1000}, {"1.0001", 10001, 10000},
+		{"1.0001", 10002, 10000}, {"3", maxMinor, maxMinor / 3}, {"3", maxMinor, maxMinor/3 + 1},
+	} {
+		f := fractionOf(d(tc.mult))
+		want := decimal.NewFromUint64(tc.a).GreaterThan(d(tc.mult).Mul(decimal.NewFromUint64(tc.avg)))
+		if !f.ok || f.exceeds(tc.a, tc.avg) != want {
+			t.Errorf("%d > %s × %d: %+v says %v, want %v", tc.a, tc.mult, tc.avg, f, f.exceeds(tc.a, tc.avg), want)
+		}
+	}
+	if f := fractionOf(d("0")); f.ok {
+		t.Errorf("fractionOf(0) = %+v, want not ok", f)
+	}
+
+	// A limit of 100.005 USD is not whole in cents: 10,000 cents is under it and 10,001
+	// over, on the decimal route; 100.00 takes the whole-number one, with the same answers.
+	for _, tc := range []struct {
+		max   string
+		total uint64
+		over  bool
+		score int
+	}{
+		{"100.005", 10000, false, 499}, {"100.005", 10001, true, 0}, {"100.005", 5000, false, 249},
+		{"100.00", 10000, false, 499}, {"100.00", 10001, true, 0}, {"100.00", 5000, false, 250},
+		{"0", 0, false, 0}, {"0", 1, true, 0},
+	} {
+		m := d(tc.max)
+		r := limitRule{Limit: Limit{MaxAmount: &m}}
+		r.maxMinor, r.minorOK = minorUnits(m, 2)
+		over, score := r.turnover(tc.total, 2)
+		if over != tc.over || score != tc.score {
+			t.Errorf("limit %s, %d cents: over %v score %d, want %v %d", tc.max, tc.total, over, score, tc.over, tc.score)
+		}
+	}
 }

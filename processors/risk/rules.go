@@ -120,8 +120,18 @@ type limitKey struct {
 // ruleSet is one consistent load of every rule.
 type ruleSet struct {
 	settings Settings
-	limits   map[limitKey]Limit
+	limits   map[limitKey]limitRule
 	watch    map[ledger.UserID]WatchEntry
+	// anomaly is settings.AnomalyMultiplier as a fraction.
+	anomaly fraction
+}
+
+// limitRule is a Limit with its MaxAmount in minor units of its currency, when that is a
+// whole number (ok).
+type limitRule struct {
+	Limit
+	maxMinor uint64
+	minorOK  bool
 }
 
 // Rules reads and changes the stage's limits and settings; `paystream rules` uses it. A
@@ -259,7 +269,7 @@ func (w *WatchList) List(ctx context.Context) ([]WatchEntry, error) {
 	return es, nil
 }
 
-func loadRules(pool *pgxpool.Pool) func(context.Context) (*ruleSet, error) {
+func loadRules(pool *pgxpool.Pool, l *ledger.Ledger) func(context.Context) (*ruleSet, error) {
 	r, w := NewRules(pool), NewWatchList(pool)
 	return func(ctx context.Context) (*ruleSet, error) {
 		s, err := r.Settings(ctx)
@@ -274,9 +284,14 @@ func loadRules(pool *pgxpool.Pool) func(context.Context) (*ruleSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		rs := &ruleSet{settings: s, limits: make(map[limitKey]Limit, len(ls)), watch: make(map[ledger.UserID]WatchEntry, len(es))}
-		for _, l := range ls {
-			rs.limits[limitKey{l.KYCLevel, l.Type, l.Window, l.Currency}] = l
+		rs := &ruleSet{settings: s, limits: make(map[limitKey]limitRule, len(ls)), watch: make(map[ledger.UserID]WatchEntry, len(es)),
+			anomaly: fractionOf(s.AnomalyMultiplier)}
+		for _, lim := range ls {
+			r := limitRule{Limit: lim}
+			if cur, ok := l.Currency(lim.Currency); ok && lim.MaxAmount != nil {
+				r.maxMinor, r.minorOK = minorUnits(*lim.MaxAmount, cur.Exponent)
+			}
+			rs.limits[limitKey{lim.KYCLevel, lim.Type, lim.Window, lim.Currency}] = r
 		}
 		for _, e := range es {
 			rs.watch[e.User] = e

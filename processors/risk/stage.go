@@ -49,7 +49,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cfg Config) 
 	cfg = cfg.withDefaults()
 	s := &Stage{pool: pool, ledger: l, cfg: cfg,
 		parties: pipeline.NewParties(l, func(*schemas.Payment) string { return "" }),
-		rules:   rulecache.New(loadRules(pool), cfg.RefreshInterval, cfg.MaxStale, cfg.Logger)}
+		rules:   rulecache.New(loadRules(pool, l), cfg.RefreshInterval, cfg.MaxStale, cfg.Logger)}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, fmt.Errorf("starting risk: %w", err)
 	}
@@ -103,8 +103,9 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 	}
 	ids, ok := walletIDs(p)
 	cur, curOK := s.ledger.Currency(p.Amount.Currency)
+	amount, whole := minorUnits(p.Amount.Amount, cur.Exponent)
 	if !ok || !curOK || p.CreatedAt.Before(earliest) || !p.Amount.Amount.IsPositive() ||
-		!p.Amount.Amount.Equal(p.Amount.Amount.Truncate(cur.Exponent)) {
+		!whole && !p.Amount.Amount.Equal(p.Amount.Amount.Truncate(cur.Exponent)) {
 		return s.reject(p, []finding{{code: ReasonInvalidRecord, detail: "the payment record is malformed"}}, now), nil
 	}
 	parties, err := s.parties.Get(ctx, "", ids...)
@@ -122,10 +123,12 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 	at := unitOf(p.CreatedAt)
 	byType.advance(at)
 	all.advance(at)
-	amount := toMinor(p.Amount.Amount, cur.Exponent)
+	if !whole {
+		amount = toMinor(p.Amount.Amount, cur.Exponent)
+	}
 
 	var found []finding
-	util := decimal.Zero
+	score := 0 // the closest the payment takes the wallet to a limit
 	for _, c := range []struct {
 		typ, label string
 		c          *counters
@@ -137,21 +140,21 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 			}
 			sum := c.c.sum(w)
 			if l.MaxCount != nil {
-				n := decimal.NewFromUint64(sum.count + 1)
-				if n.GreaterThan(decimal.NewFromInt(int64(*l.MaxCount))) {
+				n, limit := sum.count+1, uint64(*l.MaxCount)
+				if n > limit {
 					found = append(found, finding{code: ReasonVelocity, action: l.Action,
 						detail: fmt.Sprintf("more than %d %s payments in %s per %s", *l.MaxCount, c.label, l.Currency, w)})
-				} else if *l.MaxCount > 0 {
-					util = decimal.Max(util, n.Div(decimal.NewFromInt(int64(*l.MaxCount))))
+				} else if limit > 0 {
+					score = max(score, ratioScore(n, limit))
 				}
 			}
 			if l.MaxAmount != nil {
-				total := fromMinor(satAdd(sum.amount, amount), cur.Exponent)
-				if total.GreaterThan(*l.MaxAmount) {
+				over, near := l.turnover(satAdd(sum.amount, amount), cur.Exponent)
+				if over {
 					found = append(found, finding{code: ReasonTurnover, action: l.Action,
 						detail: fmt.Sprintf("%s payments above %s %s per %s", c.label, l.MaxAmount, l.Currency, w)})
-				} else if l.MaxAmount.IsPositive() {
-					util = decimal.Max(util, total.Div(*l.MaxAmount))
+				} else {
+					score = max(score, near)
 				}
 			}
 		}
@@ -164,12 +167,11 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 		}
 	}
 	if set := rules.settings; set.AnomalyAction != "off" && all.n >= uint64(set.AnomalyMinPayments) &&
-		decimal.NewFromUint64(amount).GreaterThan(set.AnomalyMultiplier.Mul(decimal.NewFromUint64(all.avg))) {
+		rules.unusual(amount, all.avg) {
 		found = append(found, finding{code: ReasonUnusualAmount, action: set.AnomalyAction,
 			detail: fmt.Sprintf("more than %s times the wallet's average amount", set.AnomalyMultiplier)})
 	}
 
-	score := min(scoreMaxOK, int(util.Mul(decimal.NewFromInt(scoreMaxOK+1)).IntPart()))
 	switch decide(found) {
 	case DecisionReject:
 		return s.reject(p, found, now), nil
@@ -193,6 +195,38 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, st processors
 		}
 	}
 	return s.approve(p, score, nil, now), nil
+}
+
+// turnover reports whether total minor units of the limit's currency (exponent exp) go
+// over its MaxAmount, and if not, the score of how close they come.
+func (l limitRule) turnover(total uint64, exp int32) (over bool, score int) {
+	if l.minorOK {
+		// total is whole, so it is above MaxAmount exactly when it is above the whole
+		// minor units of MaxAmount.
+		if total > l.maxMinor {
+			return true, 0
+		}
+		if l.maxMinor == 0 {
+			return false, 0
+		}
+		return false, ratioScore(total, l.maxMinor)
+	}
+	t := fromMinor(total, exp)
+	if t.GreaterThan(*l.MaxAmount) {
+		return true, 0
+	}
+	if !l.MaxAmount.IsPositive() {
+		return false, 0
+	}
+	return false, min(scoreMaxOK, int(t.Div(*l.MaxAmount).Mul(decimal.NewFromInt(scoreMaxOK+1)).IntPart()))
+}
+
+// unusual reports whether amount is above the anomaly multiplier times avg.
+func (rs *ruleSet) unusual(amount, avg uint64) bool {
+	if rs.anomaly.ok {
+		return rs.anomaly.exceeds(amount, avg)
+	}
+	return decimal.NewFromUint64(amount).GreaterThan(rs.settings.AnomalyMultiplier.Mul(decimal.NewFromUint64(avg)))
 }
 
 // stateKey names one wallet's counters of one type (or AllTypes) and currency; the wallet
