@@ -32,12 +32,13 @@ const unit = 300
 // window, so a window counts what happened in it plus at most one bucket before it (up to
 // 5 minutes, 1 hour or 1 day): limits err on the side of refusing, never of allowing.
 var tiers = [3]struct {
-	slot int64 // bucket length in units
-	size int
+	slot  int64 // bucket length in units
+	size  int
+	start int // where the ring begins in counters.buckets
 }{
-	{slot: 1, size: hourBuckets},
-	{slot: 12, size: dayBuckets},
-	{slot: 288, size: monthBuckets},
+	{slot: 1, size: hourBuckets, start: 0},
+	{slot: 12, size: dayBuckets, start: hourBuckets},
+	{slot: 288, size: monthBuckets, start: hourBuckets + dayBuckets},
 }
 
 const hourBuckets, dayBuckets, monthBuckets = 13, 25, 31
@@ -74,12 +75,9 @@ type counters struct {
 	buckets [hourBuckets + dayBuckets + monthBuckets]bucket
 }
 
-// ringStart is where each ring begins in counters.buckets.
-var ringStart = [3]int{0, hourBuckets, hourBuckets + dayBuckets}
-
 // ring is tier i's buckets, newest first.
 func (c *counters) ring(i int) []bucket {
-	return c.buckets[ringStart[i] : ringStart[i]+tiers[i].size]
+	return c.buckets[tiers[i].start : tiers[i].start+tiers[i].size]
 }
 
 const countersVersion = 1
@@ -259,11 +257,8 @@ func decodeCounters(b []byte) (*counters, error) {
 }
 
 // toMinor converts an amount to minor units of a currency with exp fraction digits,
-// saturating at maxMinor.
+// saturating at maxMinor, by decimal arithmetic: the route for what minorUnits declines.
 func toMinor(a decimal.Decimal, exp int32) uint64 {
-	if v, ok := minorUnits(a, exp); ok {
-		return v
-	}
 	m := a.Shift(exp)
 	if m.GreaterThanOrEqual(decimal.NewFromUint64(maxMinor)) {
 		return maxMinor
