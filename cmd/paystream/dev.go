@@ -29,6 +29,7 @@ import (
 	"github.com/paystream/paystream/internal/localkafka"
 	"github.com/paystream/paystream/internal/pgpool"
 	"github.com/paystream/paystream/internal/topics"
+	"github.com/paystream/paystream/internal/writeback"
 	"github.com/paystream/paystream/ledger"
 	"github.com/paystream/paystream/ledger/migrations"
 	"github.com/paystream/paystream/processors/fee"
@@ -42,6 +43,7 @@ type devCmd struct {
 	BankFailureRate float64       `help:"Share of bank requests the simulator declines, 0 to 1 (decided by request id, so a retry gets the same answer)."`
 	NoStages        bool          `help:"Do not run the payment stages in this process (run them with paystream run, e.g. to kill and restart them)."`
 	Retention       time.Duration `default:"10m" help:"How long the embedded broker keeps stream records, set when a topic is created; it holds them in memory, so a long retention under load costs memory (default ${default})."`
+	Writeback       time.Duration `default:"250ms" help:"How often the changed files of the private PostgreSQL and the embedded broker are handed to the kernel's writeback, so they reach the disk in small steps rather than in bursts that stall PostgreSQL's commits; 0 leaves it to the kernel (default ${default})."`
 }
 
 func (devCmd) Help() string {
@@ -72,6 +74,7 @@ type devStack struct {
 	nTopics   int
 	api       atomic.Pointer[ingress.Server]
 	noStages  bool
+	writeback time.Duration
 	bgCancel  context.CancelFunc
 	bg        sync.WaitGroup
 	creds     client.Credentials
@@ -125,7 +128,10 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 			return nil, fmt.Errorf("--bank-fail-amount %q is not a decimal", d.BankFailAmount)
 		}
 	}
-	s := &devStack{dataDir: a.cfg.DataDir, ephemeral: ephemeral, noStages: d.NoStages}
+	if d.Writeback < 0 {
+		return nil, fmt.Errorf("--writeback %v: want 0 or more", d.Writeback)
+	}
+	s := &devStack{dataDir: a.cfg.DataDir, ephemeral: ephemeral, noStages: d.NoStages, writeback: d.Writeback}
 	if ephemeral {
 		dir, err := os.MkdirTemp("", "paystream-dev-*")
 		if err != nil {
@@ -319,6 +325,40 @@ func (s *devStack) background(a *app, api *ingress.Server, l *ledger.Ledger, ser
 		defer s.bg.Done()
 		api.RunMaintenance(ctx)
 	}()
+	if p := s.pacer(a); p != nil {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			p.Run(ctx, s.writeback, a.log)
+		}()
+	}
+}
+
+// pacer returns the writeback pacer over the folders of the servers this process runs
+// (none for a PostgreSQL or Kafka given from outside), with its counters registered.
+func (s *devStack) pacer(a *app) *writeback.Pacer {
+	var dirs []string
+	if s.db.server != nil {
+		dirs = append(dirs, s.db.server.Dir())
+	}
+	if s.kafka != nil {
+		dirs = append(dirs, filepath.Join(s.dataDir, "kafka"))
+	}
+	if s.writeback == 0 || len(dirs) == 0 {
+		return nil
+	}
+	p := writeback.New(dirs...)
+	for result, n := range map[string]*atomic.Int64{"started": &p.Started, "failed": &p.Failed} {
+		err := s.admin.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "paystream", Subsystem: "writeback", Name: "files_total",
+			Help:        "Changed files of the private servers handed to the kernel's writeback, and those it could not be started for.",
+			ConstLabels: prometheus.Labels{"result": result},
+		}, func() float64 { return float64(n.Load()) }))
+		if err != nil {
+			a.log.Warn("registering the writeback counters", "err", err)
+		}
+	}
+	return p
 }
 
 // check reports whether PostgreSQL and Kafka answer; the API's /readyz calls it.

@@ -217,6 +217,20 @@ func TestDevEphemeralIsHealthyAndStopsClean(t *testing.T) {
 	if n := metricValue(t, "http://"+admin+"/metrics", "paystream_kafka_in_memory_connections_total"); n < 3 {
 		t.Errorf("%v connections through memory, want one or more for each of the producer, the outcome reader and the stage runner", n)
 	}
+	// The private servers' files are handed to the kernel's writeback as they change; the
+	// first pass, made on its own goroutine as dev starts, takes every file of both folders.
+	started := func() float64 {
+		return metricValue(t, "http://"+admin+"/metrics", `paystream_writeback_files_total{result="started"}`)
+	}
+	for deadline := time.Now().Add(10 * time.Second); started() < 10 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := started(); n < 10 {
+		t.Errorf("writeback started for %v files, want those of PostgreSQL and the broker", n)
+	}
+	if n := metricValue(t, "http://"+admin+"/metrics", `paystream_writeback_files_total{result="failed"}`); n != 0 {
+		t.Errorf("writeback failed for %v files", n)
+	}
 
 	p.stop(t, os.Interrupt)
 	assertGone(t, pid)

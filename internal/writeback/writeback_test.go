@@ -1,0 +1,151 @@
+package writeback
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// recorder is a pacer over dir whose writeback starts are recorded, not made.
+func recorder(dirs ...string) (*Pacer, *[]string) {
+	var got []string
+	p := New(dirs...)
+	p.start = func(f *os.File) error {
+		got = append(got, f.Name())
+		return nil
+	}
+	return p, &got
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPassTakesFilesChangedSinceTheLastPass(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "sub", "b"), filepath.Join(other, "c")
+	for _, f := range []string{a, b, c} {
+		write(t, f, "x")
+	}
+	p, got := recorder(dir, other)
+
+	if err := p.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(*got)
+	if want := sorted([]string{a, b, c}); !slices.Equal(*got, want) {
+		t.Fatalf("first pass took %v, want every file %v", *got, want)
+	}
+
+	// Nothing written since: the files are older than the last pass.
+	old := time.Now().Add(-time.Hour)
+	for _, f := range []string{a, b, c} {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	*got = nil
+	if err := p.Pass(); err != nil || len(*got) != 0 {
+		t.Fatalf("pass with nothing changed took %v (%v)", *got, err)
+	}
+
+	// One file written to, one created: those two and no other.
+	write(t, b, "more")
+	d := filepath.Join(other, "d")
+	write(t, d, "new")
+	if err := p.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(*got)
+	if want := sorted([]string{b, d}); !slices.Equal(*got, want) {
+		t.Errorf("pass after two writes took %v, want %v", *got, want)
+	}
+	if n := p.Started.Load(); n != 5 {
+		t.Errorf("Started = %d, want 5", n)
+	}
+}
+
+func sorted(s []string) []string {
+	slices.Sort(s)
+	return s
+}
+
+func TestPassSkipsWhatIsNotThere(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "f"), "x")
+	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "dangling")); err != nil {
+		t.Fatal(err)
+	}
+	p, got := recorder(filepath.Join(dir, "not-yet"), dir)
+	if err := p.Pass(); err != nil {
+		t.Fatalf("a folder not yet made and a dangling link: %v", err)
+	}
+	if want := []string{filepath.Join(dir, "f")}; !slices.Equal(*got, want) {
+		t.Errorf("took %v, want only the regular file %v", *got, want)
+	}
+}
+
+func TestPassReportsFilesItCouldNotStart(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a"), "x")
+	write(t, filepath.Join(dir, "b"), "x")
+	p := New(dir)
+	refused := errors.New("refused")
+	p.start = func(*os.File) error { return refused }
+	err := p.Pass()
+	if !errors.Is(err, refused) || !strings.Contains(err.Error(), filepath.Join(dir, "a")) {
+		t.Errorf("Pass = %v, want the first refusal with its file", err)
+	}
+	if p.Failed.Load() != 2 || p.Started.Load() != 0 {
+		t.Errorf("Failed %d, Started %d; want 2 and 0", p.Failed.Load(), p.Started.Load())
+	}
+}
+
+// The real system call, on a file with dirty pages.
+func TestStartWritebackOfAWrittenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	write(t, path, strings.Repeat("paystream", 100_000))
+	p := New(filepath.Dir(path))
+	if err := p.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Started.Load() != 1 || p.Failed.Load() != 0 {
+		t.Errorf("Started %d, Failed %d; want 1 and 0", p.Started.Load(), p.Failed.Load())
+	}
+}
+
+func TestRunPassesEveryIntervalUntilCancelled(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "f"), "x")
+	synctest.Test(t, func(t *testing.T) {
+		// The bubble's clock stands in 2000, so every file looks changed at every pass.
+		p, got := recorder(dir)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			p.Run(ctx, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			close(done)
+		}()
+		time.Sleep(3*time.Second + time.Millisecond)
+		synctest.Wait()
+		if len(*got) != 4 {
+			t.Errorf("%d passes by the end of the third interval, want 4 (one at once, one an interval)", len(*got))
+		}
+		cancel()
+		<-done
+	})
+}
