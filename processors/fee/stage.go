@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -58,6 +59,11 @@ type Stage struct {
 	cfg   Config
 
 	snaps *rulecache.Cache[*snapshot]
+	// batch is the snapshot the last Prepare read the batch's wallets into. Its records
+	// are priced from it even if a newer one loads meanwhile: a new snapshot starts with
+	// no wallets, and pricing the rest of a batch from it read each wallet on its own
+	// (up to 962 ms of a hop's second in a 10-minute run at 2,500 payments/s).
+	batch atomic.Pointer[snapshot]
 }
 
 // snapshot is one load of the rules; wallet facts and VAT rates are memoised alongside
@@ -127,6 +133,7 @@ func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
 	if err != nil {
 		return err
 	}
+	s.batch.Store(snap)
 	var ids []ledger.WalletID
 	seen := map[ledger.WalletID]bool{}
 	for _, in := range ins {
@@ -158,8 +165,11 @@ func (s *Stage) Prepare(ctx context.Context, ins []*processors.Input) error {
 	return nil
 }
 
-// Refresh reloads the rules now.
-func (s *Stage) Refresh(ctx context.Context) error { return s.snaps.Refresh(ctx) }
+// Refresh reloads the rules now; records processed after it are priced by them.
+func (s *Stage) Refresh(ctx context.Context) error {
+	s.batch.Store(nil)
+	return s.snaps.Refresh(ctx)
+}
 
 // current returns fresh enough rules (see rulecache).
 func (s *Stage) current(ctx context.Context) (*snapshot, error) { return s.snaps.Get(ctx) }
@@ -170,7 +180,14 @@ func (s *Stage) Process(ctx context.Context, in *processors.Input, _ processors.
 	if !ok {
 		return processors.Result{}, processors.Permanent(fmt.Errorf("pricing: got %T, want a payment", in.Value))
 	}
-	lines, err := s.price(ctx, p)
+	snap := s.batch.Load()
+	if snap == nil { // called without Prepare
+		var err error
+		if snap, err = s.current(ctx); err != nil {
+			return processors.Result{}, err
+		}
+	}
+	lines, err := s.price(ctx, snap, p)
 	switch {
 	case errors.Is(err, ErrUnpriceable):
 		code := ReasonUnknownWallet
@@ -192,15 +209,16 @@ func (s *Stage) Preview(ctx context.Context, p *schemas.Payment) ([]schemas.FeeL
 	if q.CreatedAt.IsZero() {
 		q.CreatedAt = s.cfg.Now()
 	}
-	return s.price(ctx, &q)
-}
-
-// price gathers the facts the candidate definitions need and computes the fee lines.
-func (s *Stage) price(ctx context.Context, p *schemas.Payment) ([]schemas.FeeLine, error) {
 	snap, err := s.current(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return s.price(ctx, snap, &q)
+}
+
+// price gathers the facts the candidate definitions need and computes the fee lines.
+func (s *Stage) price(ctx context.Context, snap *snapshot, p *schemas.Payment) ([]schemas.FeeLine, error) {
+	var err error
 	payerRef, merchantRef := p.PayerWallet, p.PayeeWallet
 	if payerRef == "" { // a top-up: the credited wallet is the customer charged
 		payerRef, merchantRef = p.PayeeWallet, ""

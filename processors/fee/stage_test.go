@@ -333,3 +333,33 @@ func TestDefinitionsRoundTripThroughTheDatabase(t *testing.T) {
 		t.Errorf("a definition without selectors read back as %+v", g)
 	}
 }
+
+// Rules that reload while a batch is processed do not reach the rest of the batch: its
+// payments are priced from the wallets its Prepare read, not one by one from a new,
+// empty snapshot. The next batch sees the new facts.
+func TestABatchIsPricedFromWhatItsPrepareRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rules := NewRules(e.db.Pool, e.led)
+	if _, err := rules.Create(e.ctx, def(func(d *Definition) { d.Code, d.WalletType, d.KYCLevel = "business", "business", kyc(2) })); err != nil {
+		t.Fatal(err)
+	}
+	s := e.stage(t)
+	batch := func() *schemas.Payment {
+		p := e.pay()
+		if err := s.Prepare(e.ctx, []*processors.Input{{Topic: catalog.PaymentsScreened, Value: p}}); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := batch() // the payer is a personal wallet
+	id, _ := ledger.ParseWalletRef(e.payer)
+	if err := e.led.SetWalletType(e.ctx, id, "business"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.snaps.Refresh(e.ctx); err != nil { // as a background reload lands
+		t.Fatal(err)
+	}
+	checkLines(t, process(t, s, p).Fees)
+	checkLines(t, process(t, s, batch()).Fees, line{"payer:business", "0.5", "0", "0"})
+}
