@@ -12,16 +12,18 @@ import (
 	"time"
 )
 
-// Cache holds the rules last loaded. Only the first load runs on the processing path;
-// after it, a Get that finds the rules older than the interval starts one reload on a
-// goroutine of its own and decides on the rules it has. A hop processes its batches one
-// at a time, and a reload that waits on a busy database (95-420 ms of a hop's second,
-// seen during a checkpoint at 2,500 payments/s) would hold up every payment behind it.
+// Cache holds the rules last loaded. Under steady use a Get that finds the rules older
+// than the interval starts one reload on a goroutine of its own and decides on the rules
+// it has: a hop processes its batches one at a time, and a reload waiting on a busy
+// database would hold up every payment behind it. Only the first load, and a load after
+// the rules went unused for two intervals (a quiet hour must not leave the next payment
+// on rules an hour old), run on the processing path.
 type Cache[T any] struct {
-	load  func(context.Context) (T, error)
-	every time.Duration
-	stale time.Duration
-	log   *slog.Logger
+	load      func(context.Context) (T, error)
+	every     time.Duration
+	stale     time.Duration
+	syncAfter time.Duration // rules at least this old are reloaded before they are used
+	log       *slog.Logger
 
 	mu        sync.Mutex
 	v         T
@@ -41,12 +43,13 @@ func New[T any](load func(context.Context) (T, error), every, stale time.Duratio
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Cache[T]{load: load, every: every, stale: stale, log: log}
+	return &Cache[T]{load: load, every: every, stale: stale, syncAfter: 2 * every, log: log}
 }
 
 // Get returns the rules last loaded, starting a reload when they are older than the
-// refresh interval. The first call loads them itself. While reloads fail, it returns the
-// last rules until they are older than the stale bound, then the reload's error.
+// refresh interval. The first call, and one that finds the rules two intervals old with
+// no reload running, loads them itself. While reloads fail, it returns the last rules
+// until they are older than the stale bound, then the reload's error.
 func (c *Cache[T]) Get(ctx context.Context) (T, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -61,7 +64,18 @@ func (c *Cache[T]) Get(ctx context.Context) (T, error) {
 		c.install(v, now)
 		return v, nil
 	}
-	if !c.busy && now.Sub(c.tried) >= c.every {
+	switch {
+	case c.busy || now.Sub(c.tried) < c.every:
+	case now.Sub(c.loaded) >= c.syncAfter:
+		c.tried = now
+		v, err := c.load(ctx)
+		if err == nil {
+			c.install(v, now)
+			return v, nil
+		}
+		c.failed = err
+		c.log.Warn("reloading rules failed; deciding on the last rules loaded", "age", now.Sub(c.loaded), "err", err)
+	default:
 		c.busy, c.tried = true, now
 		c.reloading.Add(1)
 		go c.reload(now)

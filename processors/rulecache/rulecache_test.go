@@ -51,9 +51,16 @@ func get(t *testing.T, c *Cache[int]) int {
 	return v
 }
 
+// background makes a cache whose every reload after the first runs in the background.
+func background(l *loader) *Cache[int] {
+	c := New(l.load, 0, time.Hour, quiet())
+	c.syncAfter = 1000 * time.Hour
+	return c
+}
+
 func TestKeepsLastRulesWhileReloadFails(t *testing.T) {
 	l := &loader{}
-	c := New(l.load, 0, time.Hour, quiet())
+	c := background(l)
 	if v := get(t, c); v != 1 {
 		t.Fatalf("first get: %d", v)
 	}
@@ -97,7 +104,7 @@ func TestReloadsOnlyOncePerInterval(t *testing.T) {
 // A stale Get answers from the rules it has while the reload waits on the database.
 func TestGetDoesNotWaitForAReload(t *testing.T) {
 	l := &loader{}
-	c := New(l.load, 0, time.Hour, quiet())
+	c := background(l)
 	get(t, c)
 	block := make(chan struct{})
 	l.set(func(l *loader) { l.block = block })
@@ -118,7 +125,7 @@ func TestGetDoesNotWaitForAReload(t *testing.T) {
 // A reload that read the database before a Refresh must not replace what Refresh read.
 func TestAnOlderReloadDoesNotUndoARefresh(t *testing.T) {
 	l := &loader{}
-	c := New(l.load, 0, time.Hour, quiet())
+	c := background(l)
 	get(t, c) // 1
 	block := make(chan struct{})
 	l.set(func(l *loader) { l.block = block })
@@ -132,5 +139,24 @@ func TestAnOlderReloadDoesNotUndoARefresh(t *testing.T) {
 	c.every = time.Hour
 	if v := get(t, c); v != 2 {
 		t.Errorf("Get = %d after a Refresh raced by an older reload, want the Refresh's 2", v)
+	}
+}
+
+// Rules left unused for two intervals are reloaded before the next payment is decided.
+func TestUnusedRulesReloadBeforeUse(t *testing.T) {
+	l := &loader{}
+	c := New(l.load, time.Minute, time.Hour, quiet())
+	get(t, c)
+	c.loaded, c.tried = c.loaded.Add(-90*time.Second), c.tried.Add(-90*time.Second) // used 90 s ago
+	if v := get(t, c); v != 1 {
+		t.Errorf("Get after 1.5 intervals = %d, want the rules at hand while one reloads", v)
+	}
+	c.reloading.Wait()
+	c.loaded, c.tried = c.loaded.Add(-time.Hour), c.tried.Add(-time.Hour) // a quiet hour
+	if v := get(t, c); v != 3 {
+		t.Errorf("Get after a quiet hour = %d, want the rules loaded for it (3)", v)
+	}
+	if l.n != 3 {
+		t.Errorf("%d loads, want 3", l.n)
 	}
 }
