@@ -179,7 +179,7 @@ func startDev(a *app, d devCmd) (*devStack, error) {
 	s.brokers = a.cfg.KafkaBrokers
 	if a.cfg.EmbeddedKafka() {
 		s.kafka, err = localkafka.Start(localkafka.Options{
-			DataDir:    filepath.Join(s.dataDir, "kafka"),
+			DataDir:    kafkaDir(s.dataDir),
 			Addr:       a.cfg.KafkaAddr,
 			Partitions: int32(a.cfg.TopicPartitions()),
 		})
@@ -334,6 +334,9 @@ func (s *devStack) background(a *app, api *ingress.Server, l *ledger.Ledger, ser
 	}
 }
 
+// kafkaDir is where the embedded broker of a dev data folder keeps its topics.
+func kafkaDir(dataDir string) string { return filepath.Join(dataDir, "kafka") }
+
 // pacer returns the writeback pacer over the folders of the servers this process runs
 // (none for a PostgreSQL or Kafka given from outside), with its counters registered.
 func (s *devStack) pacer(a *app) *writeback.Pacer {
@@ -342,7 +345,7 @@ func (s *devStack) pacer(a *app) *writeback.Pacer {
 		dirs = append(dirs, s.db.server.Dir())
 	}
 	if s.kafka != nil {
-		dirs = append(dirs, filepath.Join(s.dataDir, "kafka"))
+		dirs = append(dirs, kafkaDir(s.dataDir))
 	}
 	if s.writeback == 0 || len(dirs) == 0 {
 		return nil
@@ -419,7 +422,7 @@ func (s *devStack) printBanner(a *app, took time.Duration) {
 	}
 	where := "external"
 	if s.kafka != nil {
-		where = "embedded, data in " + filepath.Join(s.dataDir, "kafka")
+		where = "embedded, data in " + kafkaDir(s.dataDir)
 	}
 	fmt.Fprintf(w, "  Kafka       %v (%s), %d catalog topics\n", s.brokers, where, s.nTopics)
 	if s.ephemeral {

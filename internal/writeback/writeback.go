@@ -27,9 +27,6 @@ import (
 	"time"
 )
 
-// DefaultInterval is how often a pacer starts the writeback of changed files.
-const DefaultInterval = 250 * time.Millisecond
-
 // Pacer starts the writeback of the files under its folders that changed since its last
 // pass.
 type Pacer struct {

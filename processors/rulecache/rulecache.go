@@ -54,28 +54,21 @@ func (c *Cache[T]) Get(ctx context.Context) (T, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	if c.loaded.IsZero() {
-		v, err := c.load(ctx)
-		c.tried = now
-		if err != nil {
-			var zero T
-			return zero, fmt.Errorf("loading rules: %w", err)
-		}
-		c.install(v, now)
-		return v, nil
-	}
+	due := !c.busy && now.Sub(c.tried) >= c.every
 	switch {
-	case c.busy || now.Sub(c.tried) < c.every:
-	case now.Sub(c.loaded) >= c.syncAfter:
+	case c.loaded.IsZero() || due && now.Sub(c.loaded) >= c.syncAfter:
 		c.tried = now
 		v, err := c.load(ctx)
 		if err == nil {
 			c.install(v, now)
 			return v, nil
 		}
-		c.failed = err
-		c.log.Warn("reloading rules failed; deciding on the last rules loaded", "age", now.Sub(c.loaded), "err", err)
-	default:
+		if c.loaded.IsZero() {
+			var zero T
+			return zero, fmt.Errorf("loading rules: %w", err)
+		}
+		c.fail(err)
+	case due:
 		c.busy, c.tried = true, now
 		c.reloading.Add(1)
 		go c.reload(now)
@@ -98,11 +91,17 @@ func (c *Cache[T]) reload(began time.Time) {
 	defer c.mu.Unlock()
 	c.busy = false
 	if err != nil {
-		c.failed = err
-		c.log.Warn("reloading rules failed; deciding on the last rules loaded", "age", time.Since(c.loaded), "err", err)
+		c.fail(err)
 		return
 	}
 	c.install(v, began)
+}
+
+// fail keeps a reload's error; the last rules serve until they are older than the stale
+// bound.
+func (c *Cache[T]) fail(err error) {
+	c.failed = err
+	c.log.Warn("reloading rules failed; deciding on the last rules loaded", "age", time.Since(c.loaded), "err", err)
 }
 
 // install keeps v unless the rules held were read after it: a Refresh may have finished
