@@ -11,3 +11,9 @@ import (
 func startWriteback(f *os.File) error {
 	return unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 }
+
+// A written file's name is opened without following a link or waiting on a pipe; errLink
+// is what opening a link that way gives.
+const openFlags = unix.O_NOFOLLOW | unix.O_NONBLOCK
+
+var errLink error = unix.ELOOP

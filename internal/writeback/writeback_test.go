@@ -14,10 +14,18 @@ import (
 	"time"
 )
 
-// recorder is a pacer over dir whose writeback starts are recorded, not made.
-func recorder(dirs ...string) (*Pacer, *[]string) {
+// The two ways a pacer learns what changed: inotify's events, and the files' times.
+var modes = []struct {
+	name string
+	walk bool
+}{{"watching", false}, {"walking", true}}
+
+// recorder is a pacer over dirs whose writeback starts are recorded, not made.
+func recorder(t *testing.T, walk bool, dirs ...string) (*Pacer, *[]string) {
 	var got []string
 	p := New(dirs...)
+	p.walkOnly = walk
+	t.Cleanup(func() { p.Close() })
 	p.start = func(f *os.File) error {
 		got = append(got, f.Name())
 		return nil
@@ -36,12 +44,18 @@ func write(t *testing.T, path, text string) {
 }
 
 func TestPassTakesFilesChangedSinceTheLastPass(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testChangedSinceLastPass(t, m.walk) })
+	}
+}
+
+func testChangedSinceLastPass(t *testing.T, walk bool) {
 	dir, other := t.TempDir(), t.TempDir()
 	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "sub", "b"), filepath.Join(other, "c")
 	for _, f := range []string{a, b, c} {
 		write(t, f, "x")
 	}
-	p, got := recorder(dir, other)
+	p, got := recorder(t, walk, dir, other)
 
 	if err := p.Pass(); err != nil {
 		t.Fatal(err)
@@ -52,12 +66,7 @@ func TestPassTakesFilesChangedSinceTheLastPass(t *testing.T) {
 	}
 
 	// Nothing written since: the files are older than the last pass.
-	old := time.Now().Add(-time.Hour)
-	for _, f := range []string{a, b, c} {
-		if err := os.Chtimes(f, old, old); err != nil {
-			t.Fatal(err)
-		}
-	}
+	age(t, a, b, c)
 	*got = nil
 	if err := p.Pass(); err != nil || len(*got) != 0 {
 		t.Fatalf("pass with nothing changed took %v (%v)", *got, err)
@@ -79,39 +88,71 @@ func TestPassTakesFilesChangedSinceTheLastPass(t *testing.T) {
 	}
 }
 
+// age dates files an hour back, as if written long before the last pass.
+func age(t *testing.T, files ...string) {
+	t.Helper()
+	old := time.Now().Add(-time.Hour)
+	for _, f := range files {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
 
 func TestPassSkipsWhatIsNotThere(t *testing.T) {
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "f"), "x")
-	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "dangling")); err != nil {
-		t.Fatal(err)
-	}
-	p, got := recorder(filepath.Join(dir, "not-yet"), dir)
-	if err := p.Pass(); err != nil {
-		t.Fatalf("a folder not yet made and a dangling link: %v", err)
-	}
-	if want := []string{filepath.Join(dir, "f")}; !slices.Equal(*got, want) {
-		t.Errorf("took %v, want only the regular file %v", *got, want)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "f"), "x")
+			age(t, filepath.Join(dir, "f"))
+			if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, "dangling")); err != nil {
+				t.Fatal(err)
+			}
+			notYet := filepath.Join(t.TempDir(), "not-yet")
+			p, got := recorder(t, m.walk, notYet, dir)
+			if err := p.Pass(); err != nil {
+				t.Fatalf("a folder not yet made and a dangling link: %v", err)
+			}
+			if want := []string{filepath.Join(dir, "f")}; !slices.Equal(*got, want) {
+				t.Errorf("took %v, want only the regular file %v", *got, want)
+			}
+
+			// The folder made since: its files are taken.
+			*got = nil
+			late := filepath.Join(notYet, "sub", "late")
+			write(t, late, "x")
+			if err := p.Pass(); err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{late}; !slices.Equal(*got, want) {
+				t.Errorf("after the folder was made took %v, want %v", *got, want)
+			}
+		})
 	}
 }
 
 func TestPassReportsFilesItCouldNotStart(t *testing.T) {
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "a"), "x")
-	write(t, filepath.Join(dir, "b"), "x")
-	p := New(dir)
-	refused := errors.New("refused")
-	p.start = func(*os.File) error { return refused }
-	err := p.Pass()
-	if !errors.Is(err, refused) || !strings.Contains(err.Error(), filepath.Join(dir, "a")) {
-		t.Errorf("Pass = %v, want the first refusal with its file", err)
-	}
-	if p.Failed.Load() != 2 || p.Started.Load() != 0 {
-		t.Errorf("Failed %d, Started %d; want 2 and 0", p.Failed.Load(), p.Started.Load())
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "a"), "x")
+			write(t, filepath.Join(dir, "b"), "x")
+			p, _ := recorder(t, m.walk, dir)
+			refused := errors.New("refused")
+			p.start = func(*os.File) error { return refused }
+			err := p.Pass()
+			if !errors.Is(err, refused) || !strings.Contains(err.Error(), dir) {
+				t.Errorf("Pass = %v, want a refusal with its file", err)
+			}
+			if p.Failed.Load() != 2 || p.Started.Load() != 0 {
+				t.Errorf("Failed %d, Started %d; want 2 and 0", p.Failed.Load(), p.Started.Load())
+			}
+		})
 	}
 }
 
@@ -132,8 +173,9 @@ func TestRunPassesEveryIntervalUntilCancelled(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "f"), "x")
 	synctest.Test(t, func(t *testing.T) {
-		// The bubble's clock stands in 2000, so every file looks changed at every pass.
-		p, got := recorder(dir)
+		// The bubble's clock stands in 2000, so every file looks changed to a walk at every
+		// pass.
+		p, got := recorder(t, true, dir)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
