@@ -3,7 +3,6 @@ package writeback
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 )
@@ -19,43 +18,22 @@ func TestWatchTakesOnlyWrittenFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, got := recorder(t, false, dir)
-	if err := p.Pass(); err != nil {
-		t.Fatal(err)
-	}
-	*got = nil
+	passTakes(t, p, got, "first", still, written)
 	write(t, written, "y")
-	if err := p.Pass(); err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{written}; !slices.Equal(*got, want) {
-		t.Errorf("took %v, want only the file written since %v", *got, want)
-	}
+	passTakes(t, p, got, "after one file was written", written)
 }
 
 func TestWatchFollowsFoldersMadeLater(t *testing.T) {
 	dir := t.TempDir()
 	p, got := recorder(t, false, dir)
-	if err := p.Pass(); err != nil || len(*got) != 0 {
-		t.Fatalf("first pass over an empty folder took %v (%v)", *got, err)
-	}
+	passTakes(t, p, got, "over an empty folder")
 	deep := filepath.Join(dir, "sub", "deeper", "f")
 	write(t, deep, "x")
-	if err := p.Pass(); err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{deep}; !slices.Equal(*got, want) {
-		t.Fatalf("after two folders and a file were made took %v, want %v", *got, want)
-	}
+	passTakes(t, p, got, "after two folders and a file were made", deep)
 
 	// Written again: the new folders are watched now.
-	*got = nil
 	write(t, deep, "y")
-	if err := p.Pass(); err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{deep}; !slices.Equal(*got, want) {
-		t.Errorf("after a write in the new folder took %v, want %v", *got, want)
-	}
+	passTakes(t, p, got, "after a write in the new folder", deep)
 }
 
 // When the kernel's queue overflows, the pass falls back to the files' times, then
@@ -85,23 +63,9 @@ func TestWatchLostEventsFallBackToFileTimes(t *testing.T) {
 			}
 		}
 	}
-	*got = nil
-	if err := p.Pass(); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(*got)
-	if want := sorted([]string{a, b, future}); !slices.Equal(*got, want) {
-		t.Fatalf("after lost events took %v, want the files whose times are after the last pass %v", *got, want)
-	}
-
-	*got = nil
+	passTakes(t, p, got, "after lost events (the files whose times are after the last pass)", a, b, future)
 	write(t, old, "y")
-	if err := p.Pass(); err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{old}; !slices.Equal(*got, want) {
-		t.Errorf("the pass after took %v, want the one file written %v", *got, want)
-	}
+	passTakes(t, p, got, "after that, one file written", old)
 }
 
 func open(t *testing.T, path string) *os.File {
