@@ -111,8 +111,7 @@ func (p *Pacer) collect() error {
 	if p.watch == nil {
 		w, err := newWatcher()
 		if err != nil {
-			p.walkOnly = true
-			return errors.Join(fmt.Errorf("walking the folders instead of watching them: %w", err), p.walkAll(time.Time{}))
+			return p.stopWatching(err)
 		}
 		// Watched before they are walked, so nothing written meanwhile is missed.
 		p.watch, p.pending = w, p.dirs
@@ -123,14 +122,12 @@ func (p *Pacer) collect() error {
 	}
 	lost, err := p.watch.drain(p.files, p.newDirs)
 	if err != nil || lost {
-		// Events were dropped, or the watch can no longer follow the folders: the files'
-		// times say what changed since the last pass.
-		if err != nil {
-			p.Close()
-			err = fmt.Errorf("walking the folders instead of watching them: %w", err)
-		}
 		clear(p.newDirs)
-		return errors.Join(err, p.walkAll(p.since))
+		if err != nil {
+			return p.stopWatching(err)
+		}
+		// Events were dropped: the files' times say what changed since the last pass.
+		return p.walkAll(p.since)
 	}
 	var errs []error
 	for dir := range p.newDirs {
@@ -151,13 +148,20 @@ func (p *Pacer) watchPending() error {
 			continue
 		}
 		if err := p.watch.add(dir); err != nil {
-			p.Close()
-			return errors.Join(fmt.Errorf("walking the folders instead of watching them: %w", err), p.walkAll(p.since))
+			return p.stopWatching(err)
 		}
 		errs = append(errs, p.walk(dir, time.Time{}))
 	}
 	p.pending = waiting
 	return errors.Join(errs...)
+}
+
+// stopWatching gives the watch up for good after err, and walks the folders for the files
+// changed since the last pass (all of them before the first).
+func (p *Pacer) stopWatching(err error) error {
+	p.Close()
+	p.walkOnly = true
+	return errors.Join(fmt.Errorf("walking the folders instead of watching them: %w", err), p.walkAll(p.since))
 }
 
 func (p *Pacer) walkAll(since time.Time) error {
